@@ -1,0 +1,37 @@
+/*
+ * policy.c - the sync scope and conflict policy of every synced table.
+ * Tables not listed here (local_*) are never captured or shipped.  The
+ * column-level rules (which columns are clinical and need review) belong to
+ * the conflict module; this table is the per-table default.
+ */
+#include "conflict/policy.h"
+
+#include <string.h>
+
+const struct table_policy policy_tables[] = {
+	{ "agencies", SYNC_DIRECTORY, POLICY_LWW },
+	{ "staff", SYNC_DIRECTORY, POLICY_LWW },
+	{ "devices", SYNC_DIRECTORY, POLICY_LWW },
+	{ "rooms", SYNC_ROOM, POLICY_MONOTONIC },
+	{ "memberships", SYNC_ROOM, POLICY_LWW },
+	{ "patients", SYNC_ROOM, POLICY_REVIEW },
+	{ "consents", SYNC_ROOM, POLICY_APPEND_ONLY },
+	{ "posts", SYNC_ROOM, POLICY_APPEND_ONLY },
+	{ "visits", SYNC_ROOM, POLICY_APPEND_ONLY },
+	{ "emergency_cards", SYNC_ROOM, POLICY_REVIEW },
+	{ "medications", SYNC_ROOM, POLICY_REVIEW },
+	{ "requests", SYNC_ROOM, POLICY_MONOTONIC },
+	{ "read_receipts", SYNC_ROOM, POLICY_APPEND_ONLY },
+	{ NULL, SYNC_LOCAL, POLICY_LWW },
+};
+
+const struct table_policy *
+policy_for_table(const char *table)
+{
+	const struct table_policy *p;
+
+	for (p = policy_tables; p->table != NULL; p++)
+		if (strcmp(p->table, table) == 0)
+			return p;
+	return NULL;
+}

@@ -1,0 +1,2363 @@
+/*
+ * hub.c - the hub role: the one canonical order of every room.
+ *
+ * Push (POST /v1/push), one request = one transaction (group commit):
+ *
+ *   1. envelope_split checks the whole framing first; broken framing
+ *      applies nothing.
+ *   2. BEGIN IMMEDIATE.  For each envelope, in order:
+ *      a. envelope_peek: the origin must be the device that signed the
+ *         request (relays come later).
+ *      b. envelope_decode with that device's key: the signature is
+ *         verified before a byte is decompressed.  A malformed or
+ *         unverifiable envelope fails the whole request (nothing applied,
+ *         nothing recorded: an unverified envelope must not be able to
+ *         poison the (origin, seq) record).
+ *      c. Refusals not recorded (the same envelope may succeed later):
+ *         an unknown schema version, a sequence range overlapping one
+ *         received before, an HLC too far ahead of the hub's clock.
+ *      d. Deduplication: the exact (origin, seq_first, seq_last) received
+ *         before answers as it did then ("duplicate" with its hub_seq, or
+ *         the same refusal).
+ *      e. The changeset is walked: every table must be a room table whose
+ *         columns match the hub's, every row's room_id (first key column)
+ *         must be the envelope's room; the directory is the hub's alone.
+ *         The device's staff must be an active member of the room, unless
+ *         the room does not exist yet and this envelope creates it with
+ *         the staff among its members.  These refusals are recorded.
+ *      f. SAVEPOINT; sqlite3changeset_apply_v2 with a session attached
+ *         to the synced tables, so what the hub actually changed is
+ *         captured; conflicts as in hub_on_conflict below.  A room that
+ *         was created or whose rooms/memberships/consents rows changed
+ *         must pass hub_room_rules, else ROLLBACK TO and refuse.
+ *      g. The captured canonical changeset (if not empty) is appended to
+ *         local_hub_log under a new hub_seq; conflict notes go to
+ *         local_hub_conflict_log; local_hub_received records the result.
+ *         RELEASE.
+ *   3. COMMIT, and only then the answer: acks are durable.
+ *
+ * Conflicts (until the column-level merge of conflict/ lands): DATA (the
+ * hub's row changed since the device saw it) -> the push wins (REPLACE),
+ * and the hub's earlier row is written to local_hub_conflict_log;
+ * NOTFOUND -> OMIT, logged with the pushed values; CONFLICT (an INSERT of
+ * an existing key) -> an identical row is a replay, dropped silently,
+ * a different one REPLACEs and the replaced row is logged; CONSTRAINT and
+ * FOREIGN_KEY -> ABORT, the envelope is refused with the reason.  So no
+ * user's change is ever dropped without a record of it.
+ *
+ * Pull: a device follows the directory ("") and the rooms whose active
+ * members include its staff.  local_hub_device_rooms holds, per device
+ * and room, the hub_seq of the snapshot it was given (since_seq >= 0), or
+ * a pending purge (since_seq = -1 - H: the device was told to purge the
+ * room in a response made at head H; the row goes once the device's
+ * cursor reaches H, so a lost response repeats the purge).  A room to
+ * follow without a row is named in ctl "snapshot"; the device fetches
+ * /v1/snapshot, which records since_seq = head in the same transaction
+ * as it reads the rows.  Entries are local_hub_log rows after the cursor
+ * of followed rooms after their since_seq.
+ */
+#include "daemon/hub.h"
+
+#include <limits.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/hlc.h"
+#include "common/id.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "conflict/policy.h"
+#include "daemon/envelope.h"
+#include "daemon/reqsig.h"
+#include "daemon/roomhash.h"
+#include "daemon/store.h"
+#include "daemon/wire.h"
+#include "schema/schema.h"
+
+#define HUB_MAX_COLS 64
+#define HUB_ENROLL_MSG "enrolment code is wrong, used or expired"
+
+/* A synced table as this hub's schema has it. */
+struct hub_table {
+	const struct table_policy *p;
+	int ncol;
+	unsigned char pk[HUB_MAX_COLS];	/* 1 if column i is in the key */
+	char *cols[HUB_MAX_COLS];	/* malloc'd names */
+	int room_col;			/* first key column; -1: directory */
+	char *create_sql;		/* malloc'd CREATE TABLE text */
+};
+
+struct hub {
+	struct store *s;
+	const struct keys *k;
+	const struct rk_clock *clock;
+	struct hub_table *tables;	/* malloc'd, one per policy table */
+	size_t ntables;
+};
+
+/* A device as the directory has it. */
+struct hub_dev {
+	char staff[65];
+	uint8_t sign_pk[32];
+	int active;		/* devices.status = 'active' */
+	int staff_state;	/* 1 active, 0 suspended, -1 not in staff */
+};
+
+/* ---- small SQL helpers -------------------------------------------------- */
+
+static int
+hub_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+		log_warnx("hub: %s: %s", sql, sqlite3_errmsg(db));
+		*st = NULL;
+		return store_sqlite_err(db);
+	}
+	return 0;
+}
+
+static int
+hub_exec(sqlite3 *db, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		log_warnx("hub: %s: %s", sql, err ? err : sqlite3_errmsg(db));
+		sqlite3_free(err);
+		return store_sqlite_err(db);
+	}
+	return 0;
+}
+
+/* Rolls back whatever transaction is open (after a failure). */
+static void
+hub_rollback(sqlite3 *db)
+{
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Runs st (bound) to completion, finalizes it; 0 or an rk_err. */
+static int
+hub_step_done(sqlite3 *db, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	log_warnx("hub: %s", sqlite3_errmsg(db));
+	return store_sqlite_err(db);
+}
+
+/* A single integer from sql with one optional text parameter. */
+static int
+hub_int(sqlite3 *db, const char *sql, const char *p1, int64_t *v)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = hub_prepare(db, sql, &st)) != 0)
+		return rc;
+	if (p1 != NULL)
+		sqlite3_bind_text(st, 1, p1, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*v = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else {
+		log_warnx("hub: %s: %s", sql, sqlite3_errmsg(db));
+		rc = store_sqlite_err(db);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+hub_head(sqlite3 *db, int64_t *head)
+{
+	return hub_int(db, "SELECT coalesce(max(hub_seq), 0) FROM "
+	    "local_hub_log", NULL, head);
+}
+
+/* Text fit for a message: printable ASCII, at most 64 bytes, else '?'. */
+static void
+hub_safe(char *out, size_t outlen, const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	size_t i, j = 0;
+
+	if (n > 64)
+		n = 64;
+	for (i = 0; i < n && j + 1 < outlen; i++)
+		out[j++] = s[i] >= 0x20 && s[i] < 0x7f ? (char)s[i] : '?';
+	out[j] = '\0';
+}
+
+static const struct hub_table *
+hub_table_find(const struct hub *h, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < h->ntables; i++)
+		if (strcmp(h->tables[i].p->table, name) == 0)
+			return &h->tables[i];
+	return NULL;
+}
+
+static int
+hub_dev_load(sqlite3 *db, const char *id, struct hub_dev *d)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = hub_prepare(db, "SELECT d.staff_id, d.sign_pk, d.status, "
+	    "s.status FROM devices d LEFT JOIN staff s ON s.id = d.staff_id "
+	    "WHERE d.id = ?1", &st)) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *staff = sqlite3_column_text(st, 0);
+		const unsigned char *ss = sqlite3_column_text(st, 3);
+		const unsigned char *ds = sqlite3_column_text(st, 2);
+
+		memset(d, 0, sizeof(*d));
+		if (staff == NULL || strlen((const char *)staff) >=
+		    sizeof(d->staff) || sqlite3_column_bytes(st, 1) != 32) {
+			log_warnx("hub: device %s has a malformed directory "
+			    "row", id);
+			rc = RK_EDB;
+		} else {
+			memcpy(d->staff, staff, strlen((const char *)staff) + 1);
+			memcpy(d->sign_pk, sqlite3_column_blob(st, 1), 32);
+			d->active = ds != NULL &&
+			    strcmp((const char *)ds, "active") == 0;
+			d->staff_state = ss == NULL ? -1 :
+			    strcmp((const char *)ss, "active") == 0;
+			rc = 0;
+		}
+	} else if (rc == SQLITE_DONE) {
+		rc = RK_ENOTFOUND;
+	} else {
+		rc = store_sqlite_err(db);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* 1 if staff is an active member of room, 0 if not, or an rk_err. */
+static int
+hub_is_member(sqlite3 *db, const char *room, const char *staff)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = hub_prepare(db, "SELECT EXISTS (SELECT 1 FROM memberships "
+	    "WHERE room_id = ?1 AND staff_id = ?2 AND status = 'active')",
+	    &st)) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, staff, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) :
+	    store_sqlite_err(db);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- opening ------------------------------------------------------------ */
+
+static int
+hub_table_load(sqlite3 *db, struct hub_table *t)
+{
+	sqlite3_stmt *st = NULL;
+	char *sql = NULL;
+	int rc, n = 0;
+
+	t->room_col = -1;
+	sql = sqlite3_mprintf("SELECT name, pk FROM pragma_table_info(%Q) "
+	    "ORDER BY cid", t->p->table);
+	if (sql == NULL)
+		return RK_ENOMEM;
+	rc = hub_prepare(db, sql, &st);
+	sqlite3_free(sql);
+	if (rc != 0)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		int pk = sqlite3_column_int(st, 1);
+
+		if (n >= HUB_MAX_COLS || name == NULL ||
+		    (t->cols[n] = strdup(name)) == NULL) {
+			sqlite3_finalize(st);
+			return RK_ENOMEM;
+		}
+		t->pk[n] = pk > 0;
+		if (pk == 1)
+			t->room_col = n;
+		n++;
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return store_sqlite_err(db);
+	t->ncol = n;
+	if (n == 0) {
+		log_warnx("hub: synced table %s is missing from the schema",
+		    t->p->table);
+		return RK_ESCHEMA;
+	}
+	if (t->p->scope == SYNC_DIRECTORY) {
+		t->room_col = -1;
+	} else if (t->room_col < 0 || strcmp(t->cols[t->room_col],
+	    "room_id") != 0) {
+		log_warnx("hub: room table %s does not start its key with "
+		    "room_id", t->p->table);
+		return RK_ESCHEMA;
+	}
+	if ((rc = hub_prepare(db, "SELECT sql FROM sqlite_schema WHERE "
+	    "type = 'table' AND name = ?1", &st)) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, t->p->table, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) &&
+	    strncmp((const char *)sqlite3_column_text(st, 0), "CREATE TABLE ",
+	    13) == 0)
+		t->create_sql = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (t->create_sql == NULL) {
+		log_warnx("hub: no CREATE TABLE for %s", t->p->table);
+		return RK_ESCHEMA;
+	}
+	return 0;
+}
+
+int
+hub_open(struct store *s, const struct keys *k, const struct rk_clock *clock,
+    struct hub **out)
+{
+	struct hub *h = NULL;
+	size_t n = 0, i;
+	int rc = 0;
+
+	while (policy_tables[n].table != NULL)
+		n++;
+	if ((h = calloc(1, sizeof(*h))) == NULL ||
+	    (h->tables = calloc(n, sizeof(*h->tables))) == NULL) {
+		free(h);
+		return RK_ENOMEM;
+	}
+	h->s = s;
+	h->k = k;
+	h->clock = clock;
+	h->ntables = n;
+	store_lock(s);
+	for (i = 0; i < n && rc == 0; i++) {
+		h->tables[i].p = &policy_tables[i];
+		rc = hub_table_load(store_db(s), &h->tables[i]);
+	}
+	store_unlock(s);
+	if (rc != 0) {
+		hub_close(h);
+		return rc;
+	}
+	*out = h;	/* the caller's: hub_close */
+	return 0;
+}
+
+void
+hub_close(struct hub *h)
+{
+	size_t i;
+	int j;
+
+	if (h == NULL)
+		return;
+	for (i = 0; i < h->ntables; i++) {
+		for (j = 0; j < HUB_MAX_COLS; j++)
+			free(h->tables[i].cols[j]);
+		free(h->tables[i].create_sql);
+	}
+	free(h->tables);
+	free(h);
+}
+
+/* ---- room rules ----------------------------------------------------------- */
+
+int
+hub_require_doctor(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	int on = 1;
+
+	if (hub_prepare(db, "SELECT lower(CAST(value AS TEXT)) FROM "
+	    "local_meta WHERE key = '" HUB_META_REQUIRE_DOCTOR "'", &st) != 0)
+		return 1;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
+		const char *v = (const char *)sqlite3_column_text(st, 0);
+
+		on = !(strcmp(v, "0") == 0 || strcmp(v, "false") == 0 ||
+		    strcmp(v, "off") == 0 || strcmp(v, "no") == 0);
+	}
+	sqlite3_finalize(st);
+	return on;
+}
+
+int
+hub_room_rules(sqlite3 *db, const char *room, struct rk_why *why)
+{
+	sqlite3_stmt *st = NULL;
+	char kind[16] = "", who[80] = "";
+	int64_t n = 0;
+	int rc;
+
+	if ((rc = hub_prepare(db, "SELECT kind FROM rooms WHERE room_id = ?1",
+	    &st)) != 0)
+		return rk_whyf(why, rc, "cannot read rooms");
+	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		snprintf(kind, sizeof(kind), "%s", sqlite3_column_text(st, 0) ?
+		    (const char *)sqlite3_column_text(st, 0) : "");
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return rk_whyf(why, RK_EDENIED, "room %s: its rooms row is "
+		    "missing (a room is created with its rooms row)", room);
+	if (rc != SQLITE_ROW)
+		return rk_whyf(why, store_sqlite_err(db), "cannot read rooms");
+
+	if ((rc = hub_prepare(db, "SELECT m.staff_id FROM memberships m "
+	    "WHERE m.room_id = ?1 AND m.status <> 'left' AND NOT EXISTS "
+	    "(SELECT 1 FROM staff s WHERE s.id = m.staff_id) "
+	    "ORDER BY m.staff_id LIMIT 1", &st)) != 0)
+		return rk_whyf(why, rc, "cannot read memberships");
+	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		hub_safe(who, sizeof(who), sqlite3_column_text(st, 0),
+		    (size_t)sqlite3_column_bytes(st, 0));
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return rk_whyf(why, RK_EDENIED, "room %s: member %s is not in "
+		    "the staff directory", room, who);
+	if (rc != SQLITE_DONE)
+		return rk_whyf(why, store_sqlite_err(db),
+		    "cannot read memberships");
+	if (strcmp(kind, "patient") != 0)
+		return 0;
+
+	if ((rc = hub_int(db, "SELECT EXISTS (SELECT 1 FROM consents WHERE "
+	    "room_id = ?1 AND deleted_at IS NULL)", room, &n)) != 0)
+		return rk_whyf(why, rc, "cannot read consents");
+	if (n == 0)
+		return rk_whyf(why, RK_EDENIED, "room %s: a patient room needs "
+		    "the patient's consent on record (consent date)", room);
+	if (!hub_require_doctor(db))
+		return 0;
+	if ((rc = hub_int(db, "SELECT EXISTS (SELECT 1 FROM memberships m "
+	    "JOIN staff s ON s.id = m.staff_id WHERE m.room_id = ?1 AND "
+	    "m.status = 'active' AND s.profession IN ('doctor', 'dentist'))",
+	    room, &n)) != 0)
+		return rk_whyf(why, rc, "cannot read memberships");
+	if (n == 0)
+		return rk_whyf(why, RK_EDENIED, "room %s: a patient room needs "
+		    "a doctor or dentist among its members", room);
+	return 0;
+}
+
+/* ---- values as JSON (conflict notes) -------------------------------------- */
+
+static json_t *
+hub_hex_json(const char *key, const void *p, size_t n)
+{
+	char *hex;
+	json_t *o;
+
+	if ((hex = malloc(2 * n + 1)) == NULL)
+		return NULL;
+	sodium_bin2hex(hex, 2 * n + 1, p, n);
+	o = json_pack("{s:s}", key, hex);
+	free(hex);
+	return o;
+}
+
+static json_t *
+hub_value_json(sqlite3_value *v)
+{
+	json_t *j;
+
+	switch (sqlite3_value_type(v)) {
+	case SQLITE_INTEGER:
+		return json_integer(sqlite3_value_int64(v));
+	case SQLITE_FLOAT:
+		if ((j = json_real(sqlite3_value_double(v))) != NULL)
+			return j;
+		return json_string("(not a finite number)");
+	case SQLITE_TEXT: {
+		const unsigned char *t = sqlite3_value_text(v);
+		size_t n = (size_t)sqlite3_value_bytes(v);
+
+		if ((j = json_stringn((const char *)t, n)) != NULL)
+			return j;
+		return hub_hex_json("text_hex", t, n);	/* not UTF-8 */
+	}
+	case SQLITE_BLOB:
+		return hub_hex_json("blob", sqlite3_value_blob(v),
+		    (size_t)sqlite3_value_bytes(v));
+	}
+	return json_null();
+}
+
+static int
+hub_value_eq(sqlite3_value *a, sqlite3_value *b)
+{
+	int n;
+
+	if (a == NULL || b == NULL)
+		return a == b;
+	if (sqlite3_value_type(a) != sqlite3_value_type(b))
+		return 0;
+	switch (sqlite3_value_type(a)) {
+	case SQLITE_INTEGER:
+		return sqlite3_value_int64(a) == sqlite3_value_int64(b);
+	case SQLITE_FLOAT:
+		return sqlite3_value_double(a) == sqlite3_value_double(b);
+	case SQLITE_TEXT:
+		sqlite3_value_text(a);
+		sqlite3_value_text(b);
+		n = sqlite3_value_bytes(a);
+		return n == sqlite3_value_bytes(b) && (n == 0 ||
+		    memcmp(sqlite3_value_text(a), sqlite3_value_text(b),
+		    (size_t)n) == 0);
+	case SQLITE_BLOB:
+		n = sqlite3_value_bytes(a);
+		return n == sqlite3_value_bytes(b) && (n == 0 ||
+		    memcmp(sqlite3_value_blob(a), sqlite3_value_blob(b),
+		    (size_t)n) == 0);
+	}
+	return 1;	/* both NULL */
+}
+
+/* ---- applying one envelope ------------------------------------------------- */
+
+/* What the conflict handler did, kept until the hub_seq is known. */
+struct hub_apply {
+	struct hub *h;
+	json_t *notes;		/* [{"table","kind","action","detail"}] */
+	char abort_reason[256];
+	int nomem;
+};
+
+typedef int (*hub_value_fn)(sqlite3_changeset_iter *, int, sqlite3_value **);
+
+/* {column: value} of the columns fn defines (only key columns if
+ * keys_only). */
+static json_t *
+hub_row_json(const struct hub_table *t, sqlite3_changeset_iter *it,
+    hub_value_fn fn, int keys_only)
+{
+	json_t *o = json_object();
+	int i;
+
+	for (i = 0; o != NULL && i < t->ncol; i++) {
+		sqlite3_value *v = NULL;
+
+		if (keys_only && !t->pk[i])
+			continue;
+		if (fn(it, i, &v) != SQLITE_OK || v == NULL)
+			continue;
+		if (json_object_set_new(o, t->cols[i], hub_value_json(v)) != 0) {
+			json_decref(o);
+			return NULL;
+		}
+	}
+	return o;
+}
+
+static void
+hub_note(struct hub_apply *a, const struct hub_table *t,
+    sqlite3_changeset_iter *it, int kind, int op, const char *action,
+    const char *note)
+{
+	static const char *const kinds[] = { "", "data", "notfound",
+	    "conflict", "constraint", "foreign_key" };
+	json_t *d, *n;
+	char *text;
+
+	d = json_pack("{s:s, s:s}", "note", note, "op", op == SQLITE_INSERT ?
+	    "INSERT" : op == SQLITE_UPDATE ? "UPDATE" : "DELETE");
+	if (d == NULL)
+		goto nomem;
+	json_object_set_new(d, "key", hub_row_json(t, it, op == SQLITE_INSERT ?
+	    sqlite3changeset_new : sqlite3changeset_old, 1));
+	if (kind == SQLITE_CHANGESET_DATA || kind == SQLITE_CHANGESET_CONFLICT)
+		json_object_set_new(d, "hub", hub_row_json(t, it,
+		    sqlite3changeset_conflict, 0));
+	if (op != SQLITE_INSERT)
+		json_object_set_new(d, "push_old", hub_row_json(t, it,
+		    sqlite3changeset_old, 0));
+	if (op != SQLITE_DELETE)
+		json_object_set_new(d, "push_new", hub_row_json(t, it,
+		    sqlite3changeset_new, 0));
+	text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(d);
+	if (text == NULL)
+		goto nomem;
+	n = json_pack("{s:s, s:s, s:s, s:s}", "table", t->p->table, "kind",
+	    kinds[kind >= 1 && kind <= 5 ? kind : 0], "action", action,
+	    "detail", text);
+	free(text);
+	if (n == NULL || json_array_append_new(a->notes, n) != 0)
+		goto nomem;
+	return;
+nomem:
+	a->nomem = 1;
+}
+
+/*
+ * The conflict handler (see the top of this file).  It must never lose a
+ * change silently: whatever it overwrites or skips goes into a note.
+ */
+static int
+hub_on_conflict(void *arg, int kind, sqlite3_changeset_iter *it)
+{
+	struct hub_apply *a = arg;
+	const struct hub_table *t;
+	const char *table;
+	int ncol, op, indirect, i, same = 1;
+
+	if (sqlite3changeset_op(it, &table, &ncol, &op, &indirect) !=
+	    SQLITE_OK || (t = hub_table_find(a->h, table)) == NULL) {
+		snprintf(a->abort_reason, sizeof(a->abort_reason),
+		    "a change the hub cannot read");
+		return SQLITE_CHANGESET_ABORT;
+	}
+	switch (kind) {
+	case SQLITE_CHANGESET_DATA:
+		if (op == SQLITE_UPDATE) {
+			/* Nothing is overwritten when the hub already holds
+			 * every value the push sets. */
+			for (i = 0; i < ncol && same; i++) {
+				sqlite3_value *nv = NULL, *hv = NULL;
+
+				if (sqlite3changeset_new(it, i, &nv) !=
+				    SQLITE_OK || nv == NULL)
+					continue;
+				if (sqlite3changeset_conflict(it, i, &hv) !=
+				    SQLITE_OK || !hub_value_eq(hv, nv))
+					same = 0;
+			}
+			if (same)
+				return SQLITE_CHANGESET_OMIT;
+		}
+		hub_note(a, t, it, kind, op, "replaced", "kept the later push; "
+		    "the hub's earlier row is in \"hub\"");
+		return SQLITE_CHANGESET_REPLACE;
+	case SQLITE_CHANGESET_NOTFOUND:
+		hub_note(a, t, it, kind, op, "omitted", "the row is not at "
+		    "the hub; the pushed change was not applied and is kept "
+		    "here");
+		return SQLITE_CHANGESET_OMIT;
+	case SQLITE_CHANGESET_CONFLICT:
+		for (i = 0; i < ncol && same; i++) {
+			sqlite3_value *nv = NULL, *hv = NULL;
+
+			if (sqlite3changeset_new(it, i, &nv) != SQLITE_OK ||
+			    sqlite3changeset_conflict(it, i, &hv) != SQLITE_OK ||
+			    !hub_value_eq(hv, nv))
+				same = 0;
+		}
+		if (same)
+			return SQLITE_CHANGESET_OMIT;	/* a replay */
+		hub_note(a, t, it, kind, op, "replaced", "an insert of an "
+		    "existing key: kept the later push; the replaced row is "
+		    "in \"hub\"");
+		return SQLITE_CHANGESET_REPLACE;
+	case SQLITE_CHANGESET_CONSTRAINT:
+		snprintf(a->abort_reason, sizeof(a->abort_reason), "a%s of "
+		    "table %s breaks a constraint of the hub's schema",
+		    op == SQLITE_INSERT ? "n insert" : op == SQLITE_UPDATE ?
+		    "n update" : " delete", table);
+		return SQLITE_CHANGESET_ABORT;
+	case SQLITE_CHANGESET_FOREIGN_KEY:
+		snprintf(a->abort_reason, sizeof(a->abort_reason), "the "
+		    "change breaks a foreign key");
+		return SQLITE_CHANGESET_ABORT;
+	}
+	snprintf(a->abort_reason, sizeof(a->abort_reason),
+	    "an unknown conflict (%d)", kind);
+	return SQLITE_CHANGESET_ABORT;
+}
+
+static int
+hub_synced_filter(void *arg, const char *table)
+{
+	(void)arg;
+	return policy_for_table(table) != NULL;
+}
+
+/*
+ * The changeset format (sqlite3session.h), checked here byte by byte
+ * before SQLite's own iterator sees it: SQLite 3.40's iterator can loop
+ * forever on some malformed input, and a changeset comes from a device.
+ *
+ *   changeset := { table-header { change } }
+ *   table-header := 'T' (0x54), varint nCol (1..HUB_MAX_COLS), nCol bytes
+ *       (a column's place in the PRIMARY KEY, or 0), the table name
+ *       (1..64 bytes) and a NUL.  ('P', a patchset header, is refused.)
+ *   change := op (SQLITE_INSERT 18 | SQLITE_UPDATE 23 | SQLITE_DELETE 9),
+ *       indirect (0 or 1), then records of nCol values: DELETE the old
+ *       row, INSERT the new row, UPDATE the old values then the new.
+ *   value := 0x00 undefined (UPDATE records only) | 0x01 INTEGER, 8 bytes
+ *       | 0x02 REAL, 8 bytes | 0x03 TEXT, varint n, n bytes | 0x04 BLOB,
+ *       varint n, n bytes | 0x05 NULL
+ *   varint: SQLite's, 7 bits a byte, high bit set on all but the last.
+ *
+ * Returns 0 if cs is a well-formed changeset, -1 if not.
+ */
+static int
+hub_varint(const uint8_t *p, size_t n, size_t *off, uint64_t *v)
+{
+	uint64_t x = 0;
+	int i;
+
+	for (i = 0; i < 9; i++) {
+		if (*off >= n)
+			return -1;
+		if (i == 8) {
+			x = (x << 8) | p[(*off)++];
+			break;
+		}
+		x = (x << 7) | (p[*off] & 0x7f);
+		if ((p[(*off)++] & 0x80) == 0)
+			break;
+	}
+	*v = x;
+	return 0;
+}
+
+static int
+hub_cs_check(const uint8_t *p, size_t n)
+{
+	size_t off = 0, i, k;
+	uint64_t ncol = 0, len;
+	int rec, nrec;
+
+	while (off < n) {
+		uint8_t b = p[off++];
+
+		if (b == 'T') {
+			if (hub_varint(p, n, &off, &ncol) != 0 || ncol == 0 ||
+			    ncol > HUB_MAX_COLS || ncol > n - off)
+				return -1;
+			off += (size_t)ncol;
+			for (k = 0; off + k < n && p[off + k] != '\0'; k++)
+				;
+			if (off + k >= n || k == 0 || k > 64)
+				return -1;
+			off += k + 1;
+			continue;
+		}
+		if (ncol == 0 || (b != SQLITE_INSERT && b != SQLITE_UPDATE &&
+		    b != SQLITE_DELETE) || off >= n || p[off] > 1)
+			return -1;
+		off++;
+		nrec = b == SQLITE_UPDATE ? 2 : 1;
+		for (rec = 0; rec < nrec; rec++) {
+			for (i = 0; i < ncol; i++) {
+				if (off >= n)
+					return -1;
+				switch (p[off++]) {
+				case 0x00:
+					if (b != SQLITE_UPDATE)
+						return -1;
+					break;
+				case 0x01: case 0x02:
+					if (n - off < 8)
+						return -1;
+					off += 8;
+					break;
+				case 0x03: case 0x04:
+					if (hub_varint(p, n, &off, &len) != 0 ||
+					    len > n - off)
+						return -1;
+					off += (size_t)len;
+					break;
+				case 0x05:
+					break;
+				default:
+					return -1;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+/* What walking a changeset found. */
+struct hub_walk {
+	int rules;		/* rooms, memberships or consents changed */
+	int creates_room;	/* INSERT into rooms */
+	int adds_staff;		/* INSERT of the staff's active membership */
+};
+
+static int
+hub_text_is(sqlite3_value *v, const char *s)
+{
+	size_t n = strlen(s);
+
+	return v != NULL && sqlite3_value_type(v) == SQLITE_TEXT &&
+	    (size_t)sqlite3_value_bytes(v) == n &&
+	    memcmp(sqlite3_value_text(v), s, n) == 0;
+}
+
+static int
+hub_col(const struct hub_table *t, const char *name)
+{
+	int i;
+
+	for (i = 0; i < t->ncol; i++)
+		if (strcmp(t->cols[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * Walks e's changeset before anything is applied.  0: fine (w filled);
+ * 1: refused, reason set; RK_EPROTO: not a changeset.
+ */
+static int
+hub_walk(struct hub *h, const struct envelope *e, const char *staff,
+    struct hub_walk *w, char *reason, size_t rlen)
+{
+	sqlite3_changeset_iter *it = NULL;
+	int rc = 0, step, frc;
+
+	memset(w, 0, sizeof(*w));
+	if (hub_cs_check(e->changeset, e->changeset_len) != 0)
+		return RK_EPROTO;
+	if (sqlite3changeset_start(&it, (int)e->changeset_len,
+	    e->changeset) != SQLITE_OK)
+		return RK_EPROTO;
+	while ((step = sqlite3changeset_next(it)) == SQLITE_ROW) {
+		const struct hub_table *t;
+		const char *table;
+		unsigned char *abpk = NULL;
+		sqlite3_value *v = NULL;
+		int ncol, op, indirect, npk, i;
+		char name[80], got[80];
+
+		if (sqlite3changeset_op(it, &table, &ncol, &op, &indirect) !=
+		    SQLITE_OK || sqlite3changeset_pk(it, &abpk, &npk) !=
+		    SQLITE_OK) {
+			rc = RK_EPROTO;
+			break;
+		}
+		hub_safe(name, sizeof(name), table, strlen(table));
+		if ((t = hub_table_find(h, table)) == NULL) {
+			snprintf(reason, rlen, "table %s is not synced", name);
+			rc = 1;
+			break;
+		}
+		if (t->p->scope != SYNC_ROOM) {
+			snprintf(reason, rlen, "table %s is the directory: only "
+			    "the hub writes it", name);
+			rc = 1;
+			break;
+		}
+		for (i = 0; ncol == t->ncol && i < ncol; i++)
+			if ((abpk[i] != 0) != t->pk[i])
+				break;
+		if (ncol != t->ncol || i != ncol) {
+			snprintf(reason, rlen, "table %s: the change has %d "
+			    "columns or another key than this hub's schema (%d)",
+			    name, ncol, t->ncol);
+			rc = 1;
+			break;
+		}
+		if (op == SQLITE_INSERT)
+			sqlite3changeset_new(it, t->room_col, &v);
+		else
+			sqlite3changeset_old(it, t->room_col, &v);
+		if (!hub_text_is(v, e->room)) {
+			if (v != NULL && sqlite3_value_type(v) == SQLITE_TEXT)
+				hub_safe(got, sizeof(got), sqlite3_value_text(v),
+				    (size_t)sqlite3_value_bytes(v));
+			else
+				snprintf(got, sizeof(got), "(none)");
+			snprintf(reason, rlen, "row of room %s in an envelope "
+			    "for room %s", got, e->room);
+			rc = 1;
+			break;
+		}
+		if (!strcmp(table, "rooms") || !strcmp(table, "memberships") ||
+		    !strcmp(table, "consents"))
+			w->rules = 1;
+		/* The room rules depend on the kind: a device makes patient
+		 * rooms only and never changes a room's kind. */
+		if (!strcmp(table, "rooms") && op != SQLITE_DELETE) {
+			int ck = hub_col(t, "kind");
+
+			v = NULL;
+			if (ck >= 0)
+				sqlite3changeset_new(it, ck, &v);
+			if ((op == SQLITE_INSERT && !hub_text_is(v, "patient")) ||
+			    (op == SQLITE_UPDATE && v != NULL)) {
+				snprintf(reason, rlen, "room %s: a device makes "
+				    "patient rooms only and cannot change a "
+				    "room's kind", e->room);
+				rc = 1;
+				break;
+			}
+		}
+		if (op == SQLITE_INSERT && !strcmp(table, "rooms"))
+			w->creates_room = 1;
+		if (op == SQLITE_INSERT && !strcmp(table, "memberships")) {
+			sqlite3_value *sv = NULL, *stv = NULL;
+			int cs = hub_col(t, "staff_id"), cst = hub_col(t,
+			    "status");
+
+			if (cs >= 0 && cst >= 0 &&
+			    sqlite3changeset_new(it, cs, &sv) == SQLITE_OK &&
+			    sqlite3changeset_new(it, cst, &stv) == SQLITE_OK &&
+			    hub_text_is(sv, staff) && hub_text_is(stv, "active"))
+				w->adds_staff = 1;
+		}
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = RK_EPROTO;
+	frc = sqlite3changeset_finalize(it);
+	if (rc == 0 && frc != SQLITE_OK)
+		rc = RK_EPROTO;
+	return rc;
+}
+
+enum hub_status { HUB_APPLIED, HUB_DUPLICATE, HUB_REFUSED };
+
+struct hub_result {
+	char origin[65];
+	uint64_t seq_first, seq_last;
+	enum hub_status status;
+	int64_t hub_seq;
+	char reason[400];
+};
+
+static int
+hub_record(sqlite3 *db, const struct hub_result *r, int64_t now)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = hub_prepare(db, "INSERT INTO local_hub_received (origin, "
+	    "seq_first, seq_last, status, hub_seq, reason, received_at) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &st)) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, r->origin, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)r->seq_first);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)r->seq_last);
+	sqlite3_bind_text(st, 4, r->status == HUB_REFUSED ? "refused" :
+	    "applied", -1, SQLITE_STATIC);
+	if (r->status == HUB_REFUSED) {
+		sqlite3_bind_null(st, 5);
+		sqlite3_bind_text(st, 6, r->reason, -1, SQLITE_STATIC);
+	} else {
+		sqlite3_bind_int64(st, 5, r->hub_seq);
+		sqlite3_bind_null(st, 6);
+	}
+	sqlite3_bind_int64(st, 7, now);
+	return hub_step_done(db, st);
+}
+
+/* Refuses r with the reason; recorded in local_hub_received if record. */
+static int RK_PRINTF(5, 6)
+hub_refuse(sqlite3 *db, struct hub_result *r, int record, int64_t now,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->reason, sizeof(r->reason), fmt, ap);
+	va_end(ap);
+	r->status = HUB_REFUSED;
+	return record ? hub_record(db, r, now) : 0;
+}
+
+/*
+ * Deduplication by (origin, seq).  Ranges of one origin never overlap
+ * once recorded, so the only candidate is the last range starting at or
+ * before seq_last.  0: new; 1: answered (duplicate or the old refusal);
+ * 2: overlaps.
+ */
+static int
+hub_dedupe(sqlite3 *db, struct hub_result *r, int *verdict)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*verdict = 0;
+	if ((rc = hub_prepare(db, "SELECT seq_first, seq_last, status, "
+	    "hub_seq, reason FROM local_hub_received WHERE origin = ?1 AND "
+	    "seq_first <= ?2 ORDER BY seq_first DESC LIMIT 1", &st)) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, r->origin, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)r->seq_last);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		uint64_t f = (uint64_t)sqlite3_column_int64(st, 0);
+		uint64_t l = (uint64_t)sqlite3_column_int64(st, 1);
+		const char *status = (const char *)sqlite3_column_text(st, 2);
+
+		if (f == r->seq_first && l == r->seq_last) {
+			*verdict = 1;
+			if (status != NULL && strcmp(status, "refused") == 0) {
+				r->status = HUB_REFUSED;
+				snprintf(r->reason, sizeof(r->reason), "%s",
+				    sqlite3_column_text(st, 4) ?
+				    (const char *)sqlite3_column_text(st, 4) :
+				    "refused before");
+			} else {
+				r->status = HUB_DUPLICATE;
+				r->hub_seq = sqlite3_column_int64(st, 3);
+			}
+		} else if (l >= r->seq_first) {
+			*verdict = 2;
+		}
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = 0;
+	} else {
+		rc = store_sqlite_err(db);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+hub_log_append(sqlite3 *db, const struct envelope *e, int64_t now,
+    const void *cs, int n, int64_t *hub_seq)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = hub_prepare(db, "INSERT INTO local_hub_log (room_id, origin, "
+	    "seq_first, seq_last, created_at, changeset) VALUES (?1, ?2, ?3, "
+	    "?4, ?5, ?6)", &st)) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, e->room, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, e->origin, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)e->seq_first);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)e->seq_last);
+	sqlite3_bind_int64(st, 5, now);
+	sqlite3_bind_blob(st, 6, cs, n, SQLITE_STATIC);
+	if ((rc = hub_step_done(db, st)) != 0)
+		return rc;
+	*hub_seq = sqlite3_last_insert_rowid(db);
+	return 0;
+}
+
+static int
+hub_notes_write(sqlite3 *db, const struct envelope *e, int64_t hub_seq,
+    int64_t now, json_t *notes)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *n;
+	size_t i;
+	int rc;
+
+	json_array_foreach(notes, i, n) {
+		if ((rc = hub_prepare(db, "INSERT INTO local_hub_conflict_log "
+		    "(hub_seq, origin, seq_first, table_name, kind, action, "
+		    "detail, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+		    &st)) != 0)
+			return rc;
+		if (hub_seq > 0)
+			sqlite3_bind_int64(st, 1, hub_seq);
+		else
+			sqlite3_bind_null(st, 1);
+		sqlite3_bind_text(st, 2, e->origin, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)e->seq_first);
+		sqlite3_bind_text(st, 4, json_string_value(json_object_get(n,
+		    "table")), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 5, json_string_value(json_object_get(n,
+		    "kind")), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 6, json_string_value(json_object_get(n,
+		    "action")), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, 7, json_string_value(json_object_get(n,
+		    "detail")), -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 8, now);
+		if ((rc = hub_step_done(db, st)) != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * Applies a decoded, walked envelope inside SAVEPOINT hub_env.  0 with r
+ * applied or refused (the savepoint released either way); an rk_err for
+ * the hub's own failures (the caller rolls the request back).
+ */
+static int
+hub_apply(struct hub *h, const struct envelope *e, const struct hub_walk *w,
+    int64_t now, struct hub_result *r)
+{
+	sqlite3 *db = store_db(h->s);
+	sqlite3_session *sess = NULL;
+	struct hub_apply a;
+	struct rk_why rwhy = { "" };
+	void *cs = NULL;
+	int n = 0, rc, arc;
+	int64_t hub_seq = 0;
+
+	memset(&a, 0, sizeof(a));
+	a.h = h;
+	if ((a.notes = json_array()) == NULL)
+		return RK_ENOMEM;
+	if ((rc = hub_exec(db, "SAVEPOINT hub_env")) != 0)
+		goto out;
+	if (sqlite3session_create(db, "main", &sess) != SQLITE_OK) {
+		rc = RK_ENOMEM;
+		goto rollback;
+	}
+	sqlite3session_table_filter(sess, hub_synced_filter, NULL);
+	if (sqlite3session_attach(sess, NULL) != SQLITE_OK) {
+		rc = RK_EDB;
+		goto rollback;
+	}
+	arc = sqlite3changeset_apply_v2(db, (int)e->changeset_len,
+	    e->changeset, hub_synced_filter, hub_on_conflict, &a, NULL, NULL,
+	    SQLITE_CHANGESETAPPLY_NOSAVEPOINT);
+	if (a.nomem) {
+		rc = RK_ENOMEM;
+		goto rollback;
+	}
+	if (arc == SQLITE_ABORT || (arc & 0xff) == SQLITE_CONSTRAINT) {
+		sqlite3session_delete(sess);
+		sess = NULL;
+		hub_exec(db, "ROLLBACK TO hub_env");
+		rc = hub_refuse(db, r, 1, now, "%s", a.abort_reason[0] ?
+		    a.abort_reason : "the change breaks a constraint");
+		goto release;
+	}
+	if (arc != SQLITE_OK) {
+		log_warnx("hub: applying %s %llu..%llu: %s", e->origin,
+		    (unsigned long long)e->seq_first,
+		    (unsigned long long)e->seq_last, sqlite3_errmsg(db));
+		rc = (arc & 0xff) == SQLITE_CORRUPT ? RK_EPROTO :
+		    store_sqlite_err(db);
+		goto rollback;
+	}
+	if (w->rules || w->creates_room) {
+		if ((rc = hub_room_rules(db, e->room, &rwhy)) == RK_EDENIED) {
+			sqlite3session_delete(sess);
+			sess = NULL;
+			hub_exec(db, "ROLLBACK TO hub_env");
+			rc = hub_refuse(db, r, 1, now, "%s", rwhy.text);
+			goto release;
+		}
+		if (rc != 0)
+			goto rollback;
+	}
+	if (sqlite3session_changeset(sess, &n, &cs) != SQLITE_OK) {
+		rc = RK_ENOMEM;
+		goto rollback;
+	}
+	/* The session must not see the bookkeeping below. */
+	sqlite3session_delete(sess);
+	sess = NULL;
+	if (n > 0) {
+		if ((rc = hub_log_append(db, e, now, cs, n, &hub_seq)) != 0)
+			goto rollback;
+	} else if ((rc = hub_head(db, &hub_seq)) != 0) {
+		goto rollback;
+	}
+	if ((rc = hub_notes_write(db, e, n > 0 ? hub_seq : 0, now,
+	    a.notes)) != 0)
+		goto rollback;
+	r->status = HUB_APPLIED;
+	r->hub_seq = hub_seq;
+	if ((rc = hub_record(db, r, now)) != 0)
+		goto rollback;
+release:
+	if (rc == 0)
+		rc = hub_exec(db, "RELEASE hub_env");
+	goto out;
+rollback:
+	if (sess != NULL)
+		sqlite3session_delete(sess);
+	sess = NULL;
+	sqlite3_exec(db, "ROLLBACK TO hub_env", NULL, NULL, NULL);
+	sqlite3_exec(db, "RELEASE hub_env", NULL, NULL, NULL);
+out:
+	if (sess != NULL)
+		sqlite3session_delete(sess);
+	sqlite3_free(cs);
+	json_decref(a.notes);
+	return rc;
+}
+
+/* One envelope of a push: 0 with r filled, or an error for the request. */
+static int
+hub_push_one(struct hub *h, const char *device, const struct hub_dev *dev,
+    size_t idx, const uint8_t *p, size_t n, uint64_t *raw_total,
+    struct hub_result *r, struct rk_why *why)
+{
+	sqlite3 *db = store_db(h->s);
+	struct envelope e;
+	struct hub_walk w;
+	struct rk_why ewhy = { "" };
+	char origin[65], room[65], reason[400];
+	int64_t now = rk_now_ms(h->clock);
+	int rc, verdict, member;
+
+	memset(&e, 0, sizeof(e));
+	if (envelope_peek(p, n, origin, room) != 0)
+		return rk_whyf(why, RK_EPROTO, "envelope %zu: malformed or "
+		    "truncated head", idx + 1);
+	if (strcmp(origin, device) != 0)
+		return rk_whyf(why, RK_EDENIED, "envelope %zu comes from device "
+		    "%s, not from %s who signed the request: relaying is not "
+		    "supported yet", idx + 1, origin, device);
+	if ((rc = envelope_decode_why(p, n, dev->sign_pk, &e, &ewhy)) != 0)
+		return rk_whyf(why, rc, "envelope %zu: %s", idx + 1, ewhy.text);
+	if ((*raw_total += e.changeset_len) > HUB_PUSH_MAX_RAW) {
+		rc = rk_whyf(why, RK_EPROTO, "the push expands to more than %u "
+		    "bytes: send fewer envelopes per request",
+		    HUB_PUSH_MAX_RAW);
+		goto out;
+	}
+	memcpy(r->origin, e.origin, sizeof(r->origin));
+	r->seq_first = e.seq_first;
+	r->seq_last = e.seq_last;
+
+	if (e.schema_version < 1 || e.schema_version > schema_version()) {
+		rc = hub_refuse(db, r, 0, now, "unknown schema version %u "
+		    "(this hub knows 1..%d)", (unsigned)e.schema_version,
+		    schema_version());
+		goto out;
+	}
+	if ((rc = hub_dedupe(db, r, &verdict)) != 0)
+		goto out;
+	if (verdict == 1)
+		goto out;
+	if (verdict == 2) {
+		rc = hub_refuse(db, r, 0, now, "overlapping sequence range: "
+		    "%llu..%llu overlaps an envelope received before",
+		    (unsigned long long)e.seq_first,
+		    (unsigned long long)e.seq_last);
+		goto out;
+	}
+	if (!id_valid_name(e.room)) {
+		rc = hub_refuse(db, r, 1, now, "room id '%s' is not valid "
+		    "(letters, digits, '.', '_', '-')", e.room);
+		goto out;
+	}
+	if ((rc = hub_walk(h, &e, dev->staff, &w, reason,
+	    sizeof(reason))) == RK_EPROTO) {
+		rc = rk_whyf(why, RK_EPROTO, "envelope %zu (%s %llu..%llu): "
+		    "the changeset is malformed or truncated", idx + 1,
+		    e.origin, (unsigned long long)e.seq_first,
+		    (unsigned long long)e.seq_last);
+		goto out;
+	}
+	if (rc == 1) {
+		rc = hub_refuse(db, r, 1, now, "%s", reason);
+		goto out;
+	}
+	if (rc != 0)
+		goto out;
+	if ((member = hub_is_member(db, e.room, dev->staff)) < 0) {
+		rc = member;
+		goto out;
+	}
+	if (!member) {
+		int64_t exists = 0;
+
+		if ((rc = hub_int(db, "SELECT EXISTS (SELECT 1 FROM rooms "
+		    "WHERE room_id = ?1)", e.room, &exists)) != 0)
+			goto out;
+		if (exists || !w.creates_room || !w.adds_staff) {
+			rc = hub_refuse(db, r, 1, now, "staff %s is not a member "
+			    "of room %s", dev->staff, e.room);
+			goto out;
+		}
+	}
+	if (store_hlc_observe(h->s, e.hlc) != 0) {
+		char t[40];
+
+		hlc_format(e.hlc, t, sizeof(t));
+		rc = hub_refuse(db, r, 0, now, "timestamp %s is too far ahead "
+		    "of the hub's clock: check the device's clock", t);
+		goto out;
+	}
+	rc = hub_apply(h, &e, &w, now, r);
+out:
+	envelope_release(&e);
+	return rc;
+}
+
+struct hub_items {
+	const uint8_t **p;
+	size_t *n;
+	size_t count, cap;
+};
+
+static int
+hub_collect(void *arg, const uint8_t *env, size_t len)
+{
+	struct hub_items *it = arg;
+
+	if (it->count == it->cap) {
+		size_t cap = it->cap ? it->cap * 2 : 16;
+		const uint8_t **p = realloc(it->p, cap * sizeof(*p));
+		size_t *n;
+
+		if (p == NULL)
+			return RK_ENOMEM;
+		it->p = p;
+		if ((n = realloc(it->n, cap * sizeof(*n))) == NULL)
+			return RK_ENOMEM;
+		it->n = n;
+		it->cap = cap;
+	}
+	it->p[it->count] = env;
+	it->n[it->count] = len;
+	it->count++;
+	return 0;
+}
+
+static json_t *
+hub_results_json(const struct hub_result *res, size_t n)
+{
+	json_t *arr = json_array(), *o;
+	size_t i;
+
+	for (i = 0; arr != NULL && i < n; i++) {
+		const struct hub_result *r = &res[i];
+
+		o = json_pack("{s:s, s:I, s:I, s:s}", "origin", r->origin,
+		    "seq_first", (json_int_t)r->seq_first, "seq_last",
+		    (json_int_t)r->seq_last, "status", r->status == HUB_APPLIED ?
+		    "applied" : r->status == HUB_DUPLICATE ? "duplicate" :
+		    "refused");
+		if (o != NULL && r->status == HUB_REFUSED) {
+			json_t *why = json_string(r->reason);
+
+			json_object_set_new(o, "reason", why ? why :
+			    json_string("refused"));
+		}
+		else if (o != NULL)
+			json_object_set_new(o, "hub_seq",
+			    json_integer(r->hub_seq));
+		if (o == NULL || json_array_append_new(arr, o) != 0) {
+			json_decref(arr);
+			return NULL;
+		}
+	}
+	if (arr == NULL)
+		return NULL;
+	return json_pack("{s:o, s:b}", "results", arr, "root", 1);
+}
+
+int
+hub_push(struct hub *h, const char *device_id, const uint8_t *body,
+    size_t len, json_t **out, struct rk_why *why)
+{
+	sqlite3 *db = store_db(h->s);
+	struct hub_items items = { NULL, NULL, 0, 0 };
+	struct hub_result *res = NULL;
+	struct hub_dev dev;
+	uint64_t raw_total = 0;
+	json_t *o;
+	size_t i;
+	int rc, locked = 0;
+
+	if ((rc = envelope_split(body, len, hub_collect, &items)) != 0) {
+		if (rc == RK_EPROTO)
+			rk_whyf(why, rc, "push body: broken framing (u32 length, "
+			    "envelope)..., more than %u bytes or %u envelopes",
+			    WIRE_MAX_BODY, WIRE_MAX_ENVELOPES);
+		goto out;
+	}
+	if (items.count > 0 && (res = calloc(items.count,
+	    sizeof(*res))) == NULL) {
+		rc = RK_ENOMEM;
+		goto out;
+	}
+	store_lock(h->s);
+	locked = 1;
+	if ((rc = hub_dev_load(db, device_id, &dev)) != 0) {
+		rk_whyf(why, rc == RK_ENOTFOUND ? RK_EAUTH : rc,
+		    "unknown device %s", device_id);
+		rc = rc == RK_ENOTFOUND ? RK_EAUTH : rc;
+		goto out;
+	}
+	if (!dev.active || dev.staff_state != 1) {
+		rc = rk_whyf(why, RK_EDENIED, !dev.active ? "device %s has "
+		    "been revoked" : "staff %s is suspended", !dev.active ?
+		    device_id : dev.staff);
+		goto out;
+	}
+	if ((rc = hub_exec(db, "BEGIN IMMEDIATE")) != 0) {
+		rk_whyf(why, rc, "cannot start the push");
+		goto out;
+	}
+	for (i = 0; i < items.count; i++) {
+		if ((rc = hub_push_one(h, device_id, &dev, i, items.p[i],
+		    items.n[i], &raw_total, &res[i], why)) != 0) {
+			if (why != NULL && why->text[0] == '\0')
+				rk_whyf(why, rc, "envelope %zu: %s", i + 1,
+				    rk_strerror(rc));
+			hub_rollback(db);
+			goto out;
+		}
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = rk_whyf(why, store_sqlite_err(db), "cannot save the push: "
+		    "%s", sqlite3_errmsg(db));
+		hub_rollback(db);
+		goto out;
+	}
+	store_unlock(h->s);
+	locked = 0;
+	/* Committed: only now are the acks true. */
+	if ((o = hub_results_json(res, items.count)) == NULL) {
+		rc = RK_ENOMEM;
+		goto out;
+	}
+	*out = o;	/* the caller's: json_decref */
+	rc = 0;
+out:
+	if (locked)
+		store_unlock(h->s);
+	free(res);
+	free(items.p);
+	free(items.n);
+	return rc;
+}
+
+/* ---- pull ---------------------------------------------------------------- */
+
+/* The rooms (besides "") whose active members include staff: a JSON array. */
+static int
+hub_member_rooms(sqlite3 *db, const char *staff, json_t **out)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *a;
+	int rc;
+
+	if ((a = json_array()) == NULL)
+		return RK_ENOMEM;
+	if ((rc = hub_prepare(db, "SELECT room_id FROM memberships WHERE "
+	    "staff_id = ?1 AND status = 'active' ORDER BY room_id", &st)) != 0) {
+		json_decref(a);
+		return rc;
+	}
+	sqlite3_bind_text(st, 1, staff, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (json_array_append_new(a, json_string((const char *)
+		    sqlite3_column_text(st, 0))) != 0)
+			break;
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		json_decref(a);
+		return rc == SQLITE_ROW ? RK_ENOMEM : store_sqlite_err(db);
+	}
+	*out = a;
+	return 0;
+}
+
+static int
+hub_json_has(json_t *arr, const char *s)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(arr, i, v)
+		if (strcmp(json_string_value(v), s) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Works out which rooms device follows, must snapshot or must purge, and
+ * marks purges (see the top of the file).  Inside the caller's write
+ * transaction.
+ */
+static int
+hub_follow(sqlite3 *db, const char *device, const char *staff, int64_t after,
+    int64_t head, json_t *snap, json_t *purge)
+{
+	sqlite3_stmt *st = NULL;
+	json_t *rooms = NULL, *have = NULL, *mark = NULL, *drop = NULL, *v;
+	size_t i;
+	int rc;
+
+	if ((rc = hub_member_rooms(db, staff, &rooms)) != 0)
+		return rc;
+	if (json_array_insert_new(rooms, 0, json_string("")) != 0 ||
+	    (have = json_array()) == NULL || (mark = json_array()) == NULL ||
+	    (drop = json_array()) == NULL) {
+		rc = RK_ENOMEM;
+		goto out;
+	}
+	if ((rc = hub_prepare(db, "SELECT room_id, since_seq FROM "
+	    "local_hub_device_rooms WHERE device_id = ?1 ORDER BY room_id",
+	    &st)) != 0)
+		goto out;
+	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *room = (const char *)sqlite3_column_text(st, 0);
+		int64_t since = sqlite3_column_int64(st, 1);
+		json_t *to = NULL;
+
+		if (hub_json_has(rooms, room)) {
+			/* since < 0: rejoined before the purge was done; it
+			 * needs a snapshot again. */
+			to = since >= 0 ? have : NULL;
+		} else if (since >= 0) {
+			to = mark;	/* left: tell the device to purge */
+		} else if (after >= -1 - since) {
+			to = drop;	/* it has had the purge */
+		} else if (json_array_append_new(purge, json_string(room))) {
+			break;		/* not yet: tell it again */
+		}
+		if (to != NULL && json_array_append_new(to, json_string(room)))
+			break;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc != SQLITE_DONE) {
+		rc = rc == SQLITE_ROW ? RK_ENOMEM : store_sqlite_err(db);
+		goto out;
+	}
+	json_array_foreach(mark, i, v) {
+		if (json_array_append(purge, v) != 0) {
+			rc = RK_ENOMEM;
+			goto out;
+		}
+		if ((rc = hub_prepare(db, "UPDATE local_hub_device_rooms SET "
+		    "since_seq = ?3 WHERE device_id = ?1 AND room_id = ?2",
+		    &st)) != 0)
+			goto out;
+		sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, json_string_value(v), -1,
+		    SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, -1 - head);
+		rc = hub_step_done(db, st);
+		st = NULL;
+		if (rc != 0)
+			goto out;
+	}
+	json_array_foreach(drop, i, v) {
+		if ((rc = hub_prepare(db, "DELETE FROM local_hub_device_rooms "
+		    "WHERE device_id = ?1 AND room_id = ?2", &st)) != 0)
+			goto out;
+		sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, json_string_value(v), -1,
+		    SQLITE_STATIC);
+		rc = hub_step_done(db, st);
+		st = NULL;
+		if (rc != 0)
+			goto out;
+	}
+	json_array_foreach(rooms, i, v)
+		if (!hub_json_has(have, json_string_value(v)) &&
+		    json_array_append(snap, v) != 0) {
+			rc = RK_ENOMEM;
+			goto out;
+		}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	json_decref(rooms);
+	json_decref(have);
+	json_decref(mark);
+	json_decref(drop);
+	return rc;
+}
+
+int
+hub_pull(struct hub *h, const char *device_id, uint64_t after,
+    unsigned limit, struct buf *out, struct rk_why *why)
+{
+	sqlite3 *db = store_db(h->s);
+	sqlite3_stmt *st = NULL;
+	struct pull_writer *w = NULL;
+	struct hub_dev dev;
+	json_t *snap = NULL, *purge = NULL, *ctl = NULL;
+	char *ctl_text = NULL;
+	int64_t head = 0, low = 0, last = 0;
+	size_t bytes = 0;
+	unsigned count = 0;
+	int rc, more = 0;
+
+	if (limit == 0)
+		limit = HUB_PULL_LIMIT_DEFAULT;
+	if (limit > HUB_PULL_LIMIT_MAX)
+		limit = HUB_PULL_LIMIT_MAX;
+	if (after > (uint64_t)INT64_MAX)
+		return rk_whyf(why, RK_EINVAL, "after: out of range");
+	if ((snap = json_array()) == NULL || (purge = json_array()) == NULL) {
+		rc = RK_ENOMEM;
+		goto out_nolock;
+	}
+	store_lock(h->s);
+	if ((rc = hub_dev_load(db, device_id, &dev)) != 0) {
+		rk_whyf(why, rc == RK_ENOTFOUND ? RK_EAUTH : rc, "unknown "
+		    "device %s", device_id);
+		rc = rc == RK_ENOTFOUND ? RK_EAUTH : rc;
+		goto out;
+	}
+	if ((rc = hub_exec(db, "BEGIN IMMEDIATE")) != 0)
+		goto out;
+	if ((rc = hub_head(db, &head)) != 0 || (rc = hub_int(db,
+	    "SELECT coalesce(min(hub_seq), 0) FROM local_hub_log", NULL,
+	    &low)) != 0)
+		goto out;
+	/* The log is compacted below low (nightly job): a cursor before it
+	 * would miss entries; one past the head is another hub's. */
+	if ((low > 0 && (int64_t)after < low - 1) || (int64_t)after > head) {
+		rc = rk_whyf(why, RK_ENOTFOUND, "cursor %llu is %s the hub's "
+		    "log (%lld..%lld): fetch room snapshots",
+		    (unsigned long long)after, (int64_t)after > head ?
+		    "past the end of" : "older than", (long long)low,
+		    (long long)head);
+		goto out;
+	}
+	if ((rc = hub_follow(db, device_id, dev.staff, (int64_t)after, head,
+	    snap, purge)) != 0)
+		goto out;
+	if ((rc = hub_prepare(db, "SELECT l.hub_seq, l.room_id, l.changeset "
+	    "FROM local_hub_log l JOIN local_hub_device_rooms d ON "
+	    "d.device_id = ?1 AND d.room_id = l.room_id WHERE l.hub_seq > ?2 "
+	    "AND d.since_seq >= 0 AND l.hub_seq > d.since_seq "
+	    "ORDER BY l.hub_seq", &st)) != 0)
+		goto out;
+	sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)after);
+	/* Head first, entries after: the cursor is known only at the end,
+	 * so rows are read into a list before the writer starts. */
+	{
+		struct ent { int64_t seq; char room[65]; uint8_t *cs;
+		    size_t n; } *ents = NULL;
+		unsigned i;
+
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			size_t n = (size_t)sqlite3_column_bytes(st, 2);
+			const char *room = (const char *)
+			    sqlite3_column_text(st, 1);
+
+			if (count == limit || (count > 0 &&
+			    bytes + n > HUB_PULL_MAX_BYTES)) {
+				more = 1;
+				break;
+			}
+			if (count % 64 == 0) {
+				struct ent *e2 = realloc(ents, (count + 64) *
+				    sizeof(*ents));
+
+				if (e2 == NULL) {
+					rc = RK_ENOMEM;
+					break;
+				}
+				ents = e2;
+			}
+			ents[count].seq = sqlite3_column_int64(st, 0);
+			snprintf(ents[count].room, sizeof(ents[count].room),
+			    "%s", room ? room : "");
+			ents[count].n = n;
+			if ((ents[count].cs = malloc(n ? n : 1)) == NULL) {
+				rc = RK_ENOMEM;
+				break;
+			}
+			if (n > 0)
+				memcpy(ents[count].cs, sqlite3_column_blob(st,
+				    2), n);
+			last = ents[count].seq;
+			bytes += n;
+			count++;
+		}
+		sqlite3_finalize(st);
+		st = NULL;
+		if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+			rc = 0;
+		else if (rc != RK_ENOMEM)
+			rc = store_sqlite_err(db);
+		if (rc == 0 && (ctl = json_pack("{s:O, s:O}", "snapshot", snap,
+		    "purge", purge)) == NULL)
+			rc = RK_ENOMEM;
+		if (rc == 0 && (ctl_text = json_dumps(ctl, JSON_COMPACT)) ==
+		    NULL)
+			rc = RK_ENOMEM;
+		if (rc == 0)
+			rc = pull_writer_new(more ? (uint64_t)last :
+			    (uint64_t)head, (uint64_t)head, ctl_text, &w);
+		for (i = 0; i < count; i++) {
+			if (rc == 0)
+				rc = pull_writer_add(w, (uint64_t)ents[i].seq,
+				    ents[i].room, ents[i].cs, ents[i].n);
+			free(ents[i].cs);
+		}
+		free(ents);
+	}
+	if (rc != 0) {
+		rk_whyf(why, rc, "cannot build the pull response");
+		goto out;
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = rk_whyf(why, store_sqlite_err(db), "cannot save: %s",
+		    sqlite3_errmsg(db));
+		goto out;
+	}
+	rc = pull_writer_finish(w, h->k->sign_sk, out);
+	w = NULL;
+out:
+	sqlite3_finalize(st);
+	hub_rollback(db);
+	store_unlock(h->s);
+out_nolock:
+	pull_writer_free(w);
+	json_decref(snap);
+	json_decref(purge);
+	json_decref(ctl);
+	free(ctl_text);
+	return rc;
+}
+
+/* ---- snapshot ------------------------------------------------------------ */
+
+/* Hands the rows captured so far (a session on snap.t) to the writer. */
+static int
+hub_snap_flush(sqlite3 *db, sqlite3_session **sess, const char *table,
+    struct pull_writer *w, int64_t head, const char *room)
+{
+	void *cs = NULL;
+	int n = 0, rc;
+	char *sql;
+
+	if (sqlite3session_changeset(*sess, &n, &cs) != SQLITE_OK)
+		return RK_ENOMEM;
+	sqlite3session_delete(*sess);
+	*sess = NULL;
+	rc = n > 0 ? pull_writer_add(w, (uint64_t)head, room, cs, (size_t)n) :
+	    0;
+	sqlite3_free(cs);
+	if (rc != 0)
+		return rc;
+	if ((sql = sqlite3_mprintf("DELETE FROM snap.\"%w\"", table)) == NULL)
+		return RK_ENOMEM;
+	rc = hub_exec(db, sql);
+	sqlite3_free(sql);
+	if (rc != 0)
+		return rc;
+	if (sqlite3session_create(db, "snap", sess) != SQLITE_OK ||
+	    sqlite3session_attach(*sess, table) != SQLITE_OK)
+		return RK_ENOMEM;
+	return 0;
+}
+
+/* Every row of one table (of room, or all for the directory) as INSERT
+ * changesets: copied into an empty twin in snap while a session watches. */
+static int
+hub_snap_table(sqlite3 *db, const struct hub_table *t, const char *room,
+    int64_t head, struct pull_writer *w)
+{
+	sqlite3_session *sess = NULL;
+	sqlite3_stmt *sel = NULL, *ins = NULL;
+	struct buf sql = BUF_INIT;
+	size_t bytes = 0;
+	int rc, i, rows = 0;
+	char *q;
+
+	/* "CREATE TABLE name (...)" -> "CREATE TABLE snap.name (...)". */
+	if ((rc = buf_appendf(&sql, "CREATE TABLE snap.%s",
+	    t->create_sql + 13)) != 0 || (rc = hub_exec(db,
+	    (char *)sql.data)) != 0)
+		goto out;
+	if (sqlite3session_create(db, "snap", &sess) != SQLITE_OK ||
+	    sqlite3session_attach(sess, t->p->table) != SQLITE_OK) {
+		rc = RK_ENOMEM;
+		goto out;
+	}
+	if ((q = sqlite3_mprintf("SELECT * FROM main.\"%w\"%s", t->p->table,
+	    t->room_col >= 0 ? " WHERE room_id = ?1" : "")) == NULL) {
+		rc = RK_ENOMEM;
+		goto out;
+	}
+	rc = hub_prepare(db, q, &sel);
+	sqlite3_free(q);
+	if (rc != 0)
+		goto out;
+	sql.len = 0;
+	if ((rc = buf_appendf(&sql, "INSERT INTO snap.\"%s\" VALUES (?",
+	    t->p->table)) != 0)
+		goto out;
+	for (i = 1; i < t->ncol; i++)
+		if ((rc = buf_appendf(&sql, ", ?")) != 0)
+			goto out;
+	if ((rc = buf_appendf(&sql, ")")) != 0 ||
+	    (rc = hub_prepare(db, (char *)sql.data, &ins)) != 0)
+		goto out;
+	if (t->room_col >= 0)
+		sqlite3_bind_text(sel, 1, room, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		for (i = 0; i < t->ncol; i++) {
+			sqlite3_bind_value(ins, i + 1,
+			    sqlite3_column_value(sel, i));
+			bytes += (size_t)sqlite3_column_bytes(sel, i) + 10;
+		}
+		if (sqlite3_step(ins) != SQLITE_DONE) {
+			log_warnx("hub: snapshot of %s: %s", t->p->table,
+			    sqlite3_errmsg(db));
+			rc = store_sqlite_err(db);
+			goto out;
+		}
+		sqlite3_reset(ins);
+		rows++;
+		if (bytes >= HUB_SNAPSHOT_CHUNK) {
+			if ((rc = hub_snap_flush(db, &sess, t->p->table, w,
+			    head, room)) != 0)
+				goto out;
+			bytes = 0;
+			rows = 0;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		rc = store_sqlite_err(db);
+		goto out;
+	}
+	rc = rows > 0 ? hub_snap_flush(db, &sess, t->p->table, w, head,
+	    room) : 0;
+out:
+	if (sess != NULL)
+		sqlite3session_delete(sess);
+	sqlite3_finalize(sel);
+	sqlite3_finalize(ins);
+	buf_release(&sql);
+	if ((q = sqlite3_mprintf("DROP TABLE IF EXISTS snap.\"%w\"",
+	    t->p->table)) != NULL) {
+		sqlite3_exec(db, q, NULL, NULL, NULL);
+		sqlite3_free(q);
+	}
+	return rc;
+}
+
+int
+hub_snapshot(struct hub *h, const char *device_id, const char *room,
+    struct buf *out, struct rk_why *why)
+{
+	sqlite3 *db = store_db(h->s);
+	sqlite3_stmt *st = NULL;
+	struct pull_writer *w = NULL;
+	struct hub_dev dev;
+	int64_t head = 0;
+	size_t i;
+	int rc, attached = 0, member;
+
+	if (room[0] != '\0' && !id_valid_name(room))
+		return rk_whyf(why, RK_EINVAL, "room: not a room id");
+	store_lock(h->s);
+	if ((rc = hub_dev_load(db, device_id, &dev)) != 0) {
+		rk_whyf(why, rc == RK_ENOTFOUND ? RK_EAUTH : rc, "unknown "
+		    "device %s", device_id);
+		rc = rc == RK_ENOTFOUND ? RK_EAUTH : rc;
+		goto out;
+	}
+	if (room[0] != '\0') {
+		if ((member = hub_is_member(db, room, dev.staff)) < 0) {
+			rc = member;
+			goto out;
+		}
+		if (!member) {
+			rc = rk_whyf(why, RK_EDENIED, "staff %s is not a member "
+			    "of room %s", dev.staff, room);
+			goto out;
+		}
+	}
+	/* Outside any transaction: ATTACH refuses to run inside one.  An
+	 * in-memory database needs no file, so the encrypting VFS (which
+	 * refuses temporary files) is not involved. */
+	if ((rc = hub_exec(db, "ATTACH DATABASE ':memory:' AS snap")) != 0) {
+		rk_whyf(why, rc, "cannot make the snapshot");
+		goto out;
+	}
+	attached = 1;
+	if ((rc = hub_exec(db, "BEGIN IMMEDIATE")) != 0 ||
+	    (rc = hub_head(db, &head)) != 0 ||
+	    (rc = pull_writer_new((uint64_t)head, (uint64_t)head,
+	    "{\"snapshot\":[],\"purge\":[]}", &w)) != 0)
+		goto out;
+	for (i = 0; i < h->ntables && rc == 0; i++) {
+		const struct hub_table *t = &h->tables[i];
+
+		if ((room[0] == '\0') == (t->p->scope == SYNC_DIRECTORY))
+			rc = hub_snap_table(db, t, room, head, w);
+	}
+	if (rc != 0) {
+		rk_whyf(why, rc, "cannot make the snapshot of %s",
+		    room[0] ? room : "the directory");
+		goto out;
+	}
+	if ((rc = hub_prepare(db, "INSERT INTO local_hub_device_rooms "
+	    "(device_id, room_id, since_seq) VALUES (?1, ?2, ?3) ON CONFLICT "
+	    "(device_id, room_id) DO UPDATE SET since_seq = "
+	    "excluded.since_seq", &st)) != 0)
+		goto out;
+	sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, room, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, head);
+	if ((rc = hub_step_done(db, st)) != 0)
+		goto out;
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = rk_whyf(why, store_sqlite_err(db), "cannot save: %s",
+		    sqlite3_errmsg(db));
+		goto out;
+	}
+	rc = pull_writer_finish(w, h->k->sign_sk, out);
+	w = NULL;
+out:
+	hub_rollback(db);
+	if (attached)
+		sqlite3_exec(db, "DETACH DATABASE snap", NULL, NULL, NULL);
+	store_unlock(h->s);
+	pull_writer_free(w);
+	return rc;
+}
+
+/* ---- enrolment ---------------------------------------------------------- */
+
+int
+hub_code_hash(const char *code, uint8_t out[32])
+{
+	static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+	char norm[HUB_CODE_CHARS];
+	size_t n = 0;
+	const char *p;
+
+	for (p = code; *p != '\0'; p++) {
+		char ch = *p;
+
+		if (ch == '-' || ch == ' ')
+			continue;
+		if (ch >= 'a' && ch <= 'z')
+			ch = (char)(ch - 'a' + 'A');
+		if (ch == 'I' || ch == 'L')
+			ch = '1';
+		else if (ch == 'O')
+			ch = '0';
+		if (strchr(alphabet, ch) == NULL || n == sizeof(norm))
+			return RK_EINVAL;
+		norm[n++] = ch;
+	}
+	if (n != sizeof(norm))
+		return RK_EINVAL;
+	crypto_generichash(out, 32, (const uint8_t *)norm, n, NULL, 0);
+	sodium_memzero(norm, sizeof(norm));
+	return 0;
+}
+
+static int
+hub_json_str(json_t *in, const char *key, const char **out,
+    struct rk_why *why)
+{
+	json_t *v = json_object_get(in, key);
+
+	if (!json_is_string(v) || json_string_length(v) == 0 ||
+	    json_string_length(v) > 256 ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return rk_whyf(why, RK_EINVAL, "%s: required text", key);
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int
+hub_hex32(const char *hex, const char *key, uint8_t out[32],
+    struct rk_why *why)
+{
+	size_t n = 0;
+
+	if (strlen(hex) != 64 || sodium_hex2bin(out, 32, hex, 64, NULL, &n,
+	    NULL) != 0 || n != 32)
+		return rk_whyf(why, RK_EINVAL, "%s: must be 64 hex digits", key);
+	return 0;
+}
+
+int
+hub_enroll(struct hub *h, json_t *in, json_t **out, struct rk_why *why)
+{
+	sqlite3 *db = store_db(h->s);
+	sqlite3_stmt *st = NULL;
+	struct store_tx *tx = NULL;
+	const char *code, *device, *spk_hex, *bpk_hex, *proof_hex;
+	uint8_t spk[32], bpk[32], sig[64], hash[32];
+	struct buf msg = BUF_INIT;
+	char staff[65] = "", agency[65] = "", hub_pk[65];
+	size_t n = 0;
+	int rc, step, insert = 1;
+	int64_t now;
+
+	if (!json_is_object(in))
+		return rk_whyf(why, RK_EINVAL, "body: must be a JSON object");
+	if ((rc = hub_json_str(in, "code", &code, why)) != 0 ||
+	    (rc = hub_json_str(in, "device_id", &device, why)) != 0 ||
+	    (rc = hub_json_str(in, "sign_pk", &spk_hex, why)) != 0 ||
+	    (rc = hub_json_str(in, "box_pk", &bpk_hex, why)) != 0 ||
+	    (rc = hub_json_str(in, "proof", &proof_hex, why)) != 0)
+		return rc;
+	if (!id_valid_name(device))
+		return rk_whyf(why, RK_EINVAL, "device_id: not a valid id "
+		    "(letters, digits, '.', '_', '-'; at most 64)");
+	if ((rc = hub_hex32(spk_hex, "sign_pk", spk, why)) != 0 ||
+	    (rc = hub_hex32(bpk_hex, "box_pk", bpk, why)) != 0)
+		return rc;
+	if (strlen(proof_hex) != 128 || sodium_hex2bin(sig, sizeof(sig),
+	    proof_hex, 128, NULL, &n, NULL) != 0 || n != sizeof(sig))
+		return rk_whyf(why, RK_EINVAL, "proof: must be 128 hex digits");
+	if (hub_code_hash(code, hash) != 0)
+		return rk_whyf(why, RK_EAUTH, HUB_ENROLL_MSG);
+	if ((rc = buf_appendf(&msg, "%s%s\n%s", WIRE_SIG_ENROLL, code,
+	    device)) != 0)
+		return rc;
+	rc = crypto_sign_verify_detached(sig, msg.data, msg.len, spk);
+	buf_release(&msg);
+	if (rc != 0)
+		return rk_whyf(why, RK_EAUTH, "proof: the signature does not "
+		    "verify with sign_pk");
+
+	store_lock(h->s);
+	if ((rc = store_tx_begin(h->s, "", &tx)) != 0) {
+		rk_whyf(why, rc, "cannot start the enrolment");
+		goto out;
+	}
+	now = store_tx_now_ms(tx);
+	if ((rc = hub_prepare(db, "SELECT c.staff_id, s.agency_id, s.status "
+	    "FROM local_enroll_codes c LEFT JOIN staff s ON s.id = c.staff_id "
+	    "WHERE c.code_hash = ?1 AND c.used_at IS NULL AND "
+	    "c.expires_at > ?2", &st)) != 0)
+		goto out;
+	sqlite3_bind_blob(st, 1, hash, sizeof(hash), SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		const char *ss = (const char *)sqlite3_column_text(st, 2);
+
+		snprintf(staff, sizeof(staff), "%s", sqlite3_column_text(st, 0));
+		snprintf(agency, sizeof(agency), "%s",
+		    sqlite3_column_text(st, 1) ?
+		    (const char *)sqlite3_column_text(st, 1) : "");
+		if (ss == NULL)
+			rc = rk_whyf(why, RK_ENOTFOUND, "staff %s is no longer "
+			    "in the directory", staff);
+		else if (strcmp(ss, "active") != 0)
+			rc = rk_whyf(why, RK_EDENIED, "staff %s is suspended",
+			    staff);
+	} else if (step == SQLITE_DONE) {
+		rc = rk_whyf(why, RK_EAUTH, HUB_ENROLL_MSG);
+	} else {
+		rc = rk_whyf(why, store_sqlite_err(db), "cannot read codes");
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc != 0)
+		goto out;
+
+	/* The same device with the same keys may enrol again (an answer
+	 * lost on the way); other keys under its id may not. */
+	if ((rc = hub_prepare(db, "SELECT sign_pk, box_pk, status, staff_id "
+	    "FROM devices WHERE id = ?1", &st)) != 0)
+		goto out;
+	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW) {
+		const char *ds = (const char *)sqlite3_column_text(st, 2);
+		const char *dstaff = (const char *)sqlite3_column_text(st, 3);
+
+		if (sqlite3_column_bytes(st, 0) != 32 ||
+		    sqlite3_column_bytes(st, 1) != 32 ||
+		    memcmp(sqlite3_column_blob(st, 0), spk, 32) != 0 ||
+		    memcmp(sqlite3_column_blob(st, 1), bpk, 32) != 0)
+			rc = rk_whyf(why, RK_EEXIST, "device %s is already "
+			    "enrolled with other keys", device);
+		else if (ds == NULL || strcmp(ds, "active") != 0)
+			rc = rk_whyf(why, RK_EDENIED, "device %s has been "
+			    "revoked: make new keys (renkei init) to enrol "
+			    "again", device);
+		else if (dstaff == NULL || strcmp(dstaff, staff) != 0)
+			rc = rk_whyf(why, RK_EEXIST, "device %s is enrolled "
+			    "for another staff member", device);
+		insert = 0;
+	} else if (step != SQLITE_DONE) {
+		rc = rk_whyf(why, store_sqlite_err(db), "cannot read devices");
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc != 0)
+		goto out;
+	if (insert) {
+		if ((rc = hub_prepare(db, "INSERT INTO devices (id, staff_id, "
+		    "sign_pk, box_pk, status, enrolled_at, hlc) VALUES (?1, ?2, "
+		    "?3, ?4, 'active', ?5, ?6)", &st)) != 0)
+			goto out;
+		sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, staff, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, spk, 32, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 4, bpk, 32, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 5, now);
+		sqlite3_bind_int64(st, 6, (sqlite3_int64)store_tx_hlc(tx));
+		rc = hub_step_done(db, st);
+		st = NULL;
+		if (rc != 0)
+			goto out;
+	}
+	if ((rc = hub_prepare(db, "UPDATE local_enroll_codes SET used_by = ?1, "
+	    "used_at = ?2 WHERE code_hash = ?3", &st)) != 0)
+		goto out;
+	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_blob(st, 3, hash, sizeof(hash), SQLITE_STATIC);
+	rc = hub_step_done(db, st);
+	st = NULL;
+	if (rc != 0)
+		goto out;
+	rc = store_tx_commit(tx, NULL, why);
+	tx = NULL;
+	if (rc != 0)
+		goto out;
+	sodium_bin2hex(hub_pk, sizeof(hub_pk), h->k->sign_pk, 32);
+	if ((*out = json_pack("{s:s, s:s, s:s, s:s}", "staff", staff,
+	    "agency", agency, "hub_id", store_origin(h->s), "hub_sign_pk",
+	    hub_pk)) == NULL)
+		rc = RK_ENOMEM;
+	else
+		log_info("enrolled device %s for staff %s", device, staff);
+out:
+	sqlite3_finalize(st);
+	store_tx_abort(tx);
+	store_unlock(h->s);
+	sodium_memzero(hash, sizeof(hash));
+	return rc;
+}
+
+/* ---- request authentication --------------------------------------------- */
+
+struct hub_seen_ctx {
+	sqlite3 *db;
+	int64_t now;
+};
+
+/* reqsig's nonce store: remembers a nonce for 2 x WIRE_SKEW_MS (past the
+ * time any request carrying it could still pass the clock check). */
+static int
+hub_seen(void *arg, const char *device, const char *nonce, int64_t time_ms)
+{
+	struct hub_seen_ctx *c = arg;
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	(void)time_ms;
+	if ((rc = hub_prepare(c->db, "DELETE FROM local_nonces WHERE seen_at < "
+	    "?1", &st)) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, c->now - 2 * WIRE_SKEW_MS);
+	if ((rc = hub_step_done(c->db, st)) != 0)
+		return rc;
+	if ((rc = hub_prepare(c->db, "INSERT INTO local_nonces (device_id, "
+	    "nonce, seen_at) VALUES (?1, ?2, ?3)", &st)) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, nonce, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, c->now);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_DONE)
+		return 0;
+	if ((sqlite3_extended_errcode(c->db) & 0xff) == SQLITE_CONSTRAINT)
+		return RK_EEXIST;
+	return store_sqlite_err(c->db);
+}
+
+int
+hub_auth(struct hub *h, const struct reqsig_headers *hd, const char *method,
+    const char *path, const uint8_t *body, size_t len, char device_out[65],
+    struct rk_why *why)
+{
+	sqlite3 *db = store_db(h->s);
+	struct hub_seen_ctx sc;
+	struct hub_dev dev;
+	char dname[80];
+	int rc;
+
+	hub_safe(dname, sizeof(dname), hd->device, strnlen(hd->device,
+	    sizeof(hd->device)));
+	if (strnlen(hd->device, sizeof(hd->device)) == sizeof(hd->device) ||
+	    hd->device[0] == '\0')
+		return rk_whyf(why, RK_EAUTH, "Renkei-Device: missing or too "
+		    "long");
+	store_lock(h->s);
+	if ((rc = hub_dev_load(db, hd->device, &dev)) != 0) {
+		if (rc == RK_ENOTFOUND)
+			rc = rk_whyf(why, RK_EAUTH, "unknown device %s", dname);
+		else
+			rk_whyf(why, rc, "cannot read devices");
+		goto out;
+	}
+	sc.db = db;
+	sc.now = rk_now_ms(h->clock);
+	if ((rc = hub_exec(db, "BEGIN IMMEDIATE")) != 0) {
+		rk_whyf(why, rc, "cannot check the request");
+		goto out;
+	}
+	/* The signature first: only the device itself learns its status. */
+	rc = reqsig_verify(hd, dev.sign_pk, method, path, body, len, h->clock,
+	    hub_seen, &sc, why);
+	if (rc != 0) {
+		hub_rollback(db);
+		if (rc != RK_EAUTH && rc != RK_EINVAL)
+			goto out;
+		rc = RK_EAUTH;
+		goto out;
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = rk_whyf(why, store_sqlite_err(db), "cannot record the "
+		    "request nonce: %s", sqlite3_errmsg(db));
+		hub_rollback(db);
+		goto out;
+	}
+	if (!dev.active)
+		rc = rk_whyf(why, RK_EDENIED, "device %s has been revoked",
+		    dname);
+	else if (dev.staff_state == 0)
+		rc = rk_whyf(why, RK_EDENIED, "staff %s is suspended",
+		    dev.staff);
+	else if (dev.staff_state < 0)
+		rc = rk_whyf(why, RK_EDENIED, "staff %s is not in the "
+		    "directory", dev.staff);
+	if (rc == 0)
+		memcpy(device_out, hd->device, strlen(hd->device) + 1);
+out:
+	store_unlock(h->s);
+	return rc;
+}
+
+/* ---- room hashes ------------------------------------------------------- */
+
+static int
+hub_hex64_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < ROOMHASH_HEX_LEN; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[ROOMHASH_HEX_LEN] == '\0';
+}
+
+int
+hub_hashes(struct hub *h, const char *device_id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	sqlite3 *db = store_db(h->s);
+	sqlite3_stmt *st = NULL;
+	struct hub_dev dev;
+	json_t *rooms, *jc, *v, *mism = NULL, *follow = NULL;
+	const char *room;
+	int64_t cursor, head = 0, newer;
+	int rc;
+
+	if (!json_is_object(in))
+		return rk_whyf(why, RK_EINVAL, "body: must be a JSON object");
+	jc = json_object_get(in, "cursor");
+	rooms = json_object_get(in, "rooms");
+	if (!json_is_integer(jc) || json_integer_value(jc) < 0)
+		return rk_whyf(why, RK_EINVAL, "cursor: a hub seq (integer)");
+	if (!json_is_object(rooms) || json_object_size(rooms) > 100000)
+		return rk_whyf(why, RK_EINVAL, "rooms: an object of room: hash");
+	json_object_foreach(rooms, room, v)
+		if (!json_is_string(v) || !hub_hex64_ok(json_string_value(v)) ||
+		    (room[0] != '\0' && !id_valid_name(room)))
+			return rk_whyf(why, RK_EINVAL, "rooms: each a room id "
+			    "and 64 lowercase hex digits");
+	cursor = json_integer_value(jc);
+	if ((mism = json_array()) == NULL)
+		return RK_ENOMEM;
+
+	store_lock(h->s);
+	if ((rc = hub_dev_load(db, device_id, &dev)) != 0) {
+		rk_whyf(why, rc == RK_ENOTFOUND ? RK_EAUTH : rc, "unknown "
+		    "device %s", device_id);
+		rc = rc == RK_ENOTFOUND ? RK_EAUTH : rc;
+		goto out;
+	}
+	if ((rc = hub_exec(db, "BEGIN IMMEDIATE")) != 0 ||
+	    (rc = hub_head(db, &head)) != 0 ||
+	    (rc = hub_member_rooms(db, dev.staff, &follow)) != 0)
+		goto out;
+	json_object_foreach(rooms, room, v) {
+		char hex[ROOMHASH_HEX_LEN + 1];
+		int matches;
+
+		if (room[0] != '\0' && !hub_json_has(follow, room))
+			continue;
+		if ((rc = roomhash_compute(db, room, hex)) != 0) {
+			rk_whyf(why, rc, "cannot hash room %s", room);
+			goto out;
+		}
+		/* The hub's room equals its state at the device's cursor
+		 * only if nothing of it was logged after the cursor. */
+		if ((rc = hub_prepare(db, "SELECT EXISTS (SELECT 1 FROM "
+		    "local_hub_log WHERE room_id = ?1 AND hub_seq > ?2)",
+		    &st)) != 0)
+			goto out;
+		sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, cursor);
+		newer = sqlite3_step(st) == SQLITE_ROW ?
+		    sqlite3_column_int64(st, 0) : 1;
+		sqlite3_finalize(st);
+		st = NULL;
+		matches = newer || cursor > head ? -1 :
+		    strcmp(hex, json_string_value(v)) == 0;
+		if (matches == 0 && json_array_append_new(mism,
+		    json_string(room)) != 0) {
+			rc = RK_ENOMEM;
+			goto out;
+		}
+		if ((rc = hub_prepare(db, "INSERT INTO local_room_hashes "
+		    "(device_id, room_id, cursor, hash, matches, reported_at) "
+		    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (device_id, "
+		    "room_id) DO UPDATE SET cursor = excluded.cursor, hash = "
+		    "excluded.hash, matches = excluded.matches, reported_at = "
+		    "excluded.reported_at", &st)) != 0)
+			goto out;
+		sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, room, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, cursor);
+		sqlite3_bind_text(st, 4, json_string_value(v), -1,
+		    SQLITE_STATIC);
+		sqlite3_bind_int(st, 5, matches);
+		sqlite3_bind_int64(st, 6, rk_now_ms(h->clock));
+		rc = hub_step_done(db, st);
+		st = NULL;
+		if (rc != 0)
+			goto out;
+		if (matches == 0)
+			log_warnx("device %s: room %s hash differs from the "
+			    "hub's at cursor %lld", device_id,
+			    room[0] ? room : "(directory)", (long long)cursor);
+	}
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = rk_whyf(why, store_sqlite_err(db), "cannot save: %s",
+		    sqlite3_errmsg(db));
+		goto out;
+	}
+	if ((*out = json_pack("{s:O}", "mismatched", mism)) == NULL)
+		rc = RK_ENOMEM;
+out:
+	sqlite3_finalize(st);
+	hub_rollback(db);
+	store_unlock(h->s);
+	json_decref(mism);
+	json_decref(follow);
+	return rc;
+}

@@ -1,0 +1,248 @@
+/*
+ * main.c - renkeid: serves one data dir.
+ *
+ *   renkeid --dir D [--listen HOST:PORT] [--passphrase-file F] [-n] [-v]
+ *
+ * Start-up, in order: read D/renkei.conf; take D/renkeid.lock (one daemon
+ * per data dir); unlock D/keys with the passphrase; register the encrypting
+ * VFS with the database key; open (create, migrate) the replica; start the
+ * role's engine -- a device's sync engine, or a hub's protocol server on
+ * --listen; serve the local API on D/renkeid.sock.  Shutdown on
+ * SIGTERM/SIGINT runs the same steps in reverse.  Runs in the foreground
+ * and logs to stderr.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "common/conf.h"
+#include "common/fsutil.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "common/pass.h"
+#include "daemon/admin.h"
+#include "daemon/hub.h"
+#include "daemon/hubhttp.h"
+#include "daemon/localapi.h"
+#include "daemon/records.h"
+#include "daemon/store.h"
+#include "daemon/sync.h"
+#include "daemon/vfs.h"
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: renkeid --dir D [--listen HOST:PORT] "
+	    "[--passphrase-file F] [-n] [-v]\n");
+}
+
+/* Takes the data dir's lock; fails at once if another renkeid has it. */
+static int
+lock_datadir(const char *dir, int *fd_out)
+{
+	char path[4096], pid[32];
+	int fd, n;
+
+	if (fs_path(path, sizeof(path), dir, RK_LOCK_FILE) != 0)
+		return RK_EINVAL;
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
+		log_warn("open %s", path);
+		return RK_EIO;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		n = (int)read(fd, pid, sizeof(pid) - 1);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strcspn(pid, "\n")] = '\0';
+		log_warnx("another renkeid is already running for %s%s%s%s",
+		    dir, pid[0] ? " (pid " : "", pid, pid[0] ? ")" : "");
+		close(fd);
+		return RK_EBUSY;
+	}
+	n = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) == -1 || pwrite(fd, pid, (size_t)n, 0) != n)
+		log_warn("write %s", path);
+	*fd_out = fd;
+	return 0;
+}
+
+/* Loopback only: the web UI must not be reachable from the network. */
+static int
+listen_is_loopback(const char *s)
+{
+	return strncmp(s, "127.", 4) == 0 || strncmp(s, "localhost:", 10) == 0
+	    || strncmp(s, "[::1]:", 6) == 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "passphrase-file", required_argument, NULL, 'p' },
+		{ "check", no_argument, NULL, 'n' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *dir = NULL, *listen_addr = NULL, *passfile = NULL;
+	struct rk_conf conf;
+	struct rk_why why = { "" };
+	struct keys *keys = NULL;
+	struct vfs_crypt *vfs = NULL;
+	struct store *store = NULL;
+	struct localapi *la = NULL;
+	struct sync *sync = NULL;
+	struct hub *hub = NULL;
+	struct hubhttp *hh = NULL;
+	struct rec_ctx ctx;
+	struct store_opts so;
+	char path[4096], sock[4096], vfsname[64];
+	char *pass = NULL;
+	size_t passlen = 0;
+	int ch, rc, lockfd = -1, check_only = 0, verbose = 0, sig, status = 1;
+	sigset_t sigs;
+
+	while ((ch = getopt_long(argc, argv, "d:l:p:nvh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': dir = optarg; break;
+		case 'l': listen_addr = optarg; break;
+		case 'p': passfile = optarg; break;
+		case 'n': check_only = 1; break;
+		case 'v': verbose = 1; break;
+		case 'h': usage(); return 0;
+		default: usage(); return 2;
+		}
+	}
+	if (dir == NULL || optind != argc) {
+		usage();
+		return 2;
+	}
+	log_init("renkeid", verbose);
+	if (sodium_init() < 0) {
+		log_warnx("libsodium cannot start");
+		return 1;
+	}
+	if ((rc = conf_load(dir, &conf, &why)) != 0) {
+		log_warnx("%s", why.text);
+		return 1;
+	}
+	if (listen_addr == NULL && conf.listen[0])
+		listen_addr = conf.listen;
+	if (listen_addr != NULL && !listen_is_loopback(listen_addr)) {
+		log_warnx("--listen %s: renkeid listens on loopback only "
+		    "(127.0.0.1:PORT); a hub reached over the network sits "
+		    "behind a TLS reverse proxy", listen_addr);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: %s, device %s, configuration ok\n", dir, conf.role,
+		    conf.device_id);
+		return 0;
+	}
+
+	/* Signals are taken by sigwait below; block them before any thread
+	 * starts so they reach only this one. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (lock_datadir(dir, &lockfd) != 0)
+		goto out;
+	if (pass_read(passfile, "renkei passphrase: ", &pass, &passlen) != 0)
+		goto out;
+	if (fs_path(path, sizeof(path), dir, RK_KEYS_FILE) != 0)
+		goto out;
+	rc = keys_unlock(path, pass, passlen, &keys);
+	pass_free(pass);
+	pass = NULL;
+	if (rc == RK_EAUTH) {
+		log_warnx("wrong passphrase for %s", dir);
+		goto out;
+	} else if (rc != 0) {
+		log_warnx("cannot unlock %s: %s", path, rk_strerror(rc));
+		goto out;
+	}
+	snprintf(vfsname, sizeof(vfsname), "renkei-%ld", (long)getpid());
+	if (vfs_crypt_register(vfsname, keys->db_key, &vfs) != 0) {
+		log_warnx("cannot set up the encrypted store");
+		goto out;
+	}
+	if (fs_path(path, sizeof(path), dir, RK_DB_FILE) != 0)
+		goto out;
+	memset(&so, 0, sizeof(so));
+	so.path = path;
+	so.vfs = vfsname;
+	so.origin = conf.device_id;
+	so.is_hub = strcmp(conf.role, "hub") == 0;
+	if (store_open(&so, &store, &why) != 0) {
+		log_warnx("%s", why.text[0] ? why.text : "cannot open the replica");
+		goto out;
+	}
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.store = store;
+	ctx.is_hub = so.is_hub;
+	/* conf.staff is updated in place when the device enrols. */
+	ctx.staff = conf.staff[0] || !ctx.is_hub ? conf.staff : conf.device_id;
+	ctx.role = conf.role;
+	ctx.device_id = conf.device_id;
+	ctx.hub_url = conf.hub_url;
+	if (ctx.is_hub) {
+		if (hub_open(store, keys, NULL, &hub) != 0) {
+			log_warnx("cannot start the hub");
+			goto out;
+		}
+		if (listen_addr == NULL)
+			log_warnx("no --listen address: this hub serves only its "
+			    "administration socket, no devices");
+		else if (hubhttp_start(hub, store, listen_addr, &hh) != 0)
+			goto out;
+	} else {
+		if (sync_start(store, keys, dir, &conf, NULL, &sync) != 0) {
+			log_warnx("cannot start the sync engine");
+			goto out;
+		}
+		ctx.sync = sync;
+		if (listen_addr != NULL)
+			log_warnx("--listen %s: this build has no field web UI "
+			    "yet; only the local socket is served", listen_addr);
+	}
+	if (fs_path(sock, sizeof(sock), dir, RK_SOCK_FILE) != 0 ||
+	    localapi_start(sock, &ctx, &la) != 0)
+		goto out;
+	log_info("serving %s (%s, device %s) on %s%s%s", dir, conf.role,
+	    conf.device_id, sock, hh ? " and " : "", hh ? listen_addr : "");
+
+	for (;;) {
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP)
+			continue;
+		log_info("signal %d: shutting down", sig);
+		break;
+	}
+	status = 0;
+out:
+	localapi_stop(la);
+	hubhttp_stop(hh);
+	hub_close(hub);
+	sync_stop(sync);
+	store_close(store);
+	vfs_crypt_unregister(vfs);
+	keys_free(keys);
+	pass_free(pass);
+	if (lockfd != -1)
+		close(lockfd);
+	return status;
+}

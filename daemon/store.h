@@ -1,0 +1,75 @@
+/*
+ * store.h - the replica: an encrypted SQLite database (vfs.h) at the
+ * current schema, and change capture.
+ *
+ * Every local write goes through a store_tx: BEGIN IMMEDIATE with a session
+ * attached to the synced tables; store_tx_commit takes the changeset, checks
+ * that every row belongs to the transaction's room, appends it to
+ * local_outbox and commits -- one SQLite transaction, so a crash leaves the
+ * write and its outbox entry both or neither.
+ *
+ * Several threads share a store (local API, hub HTTP, device sync); each
+ * holds store_lock() while it uses the database, and never across network
+ * I/O.
+ */
+#ifndef RK_STORE_H
+#define RK_STORE_H
+
+#include <stdint.h>
+
+#include "common/clock.h"
+#include "common/err.h"
+
+struct sqlite3;
+struct store;
+struct store_tx;
+
+struct store_opts {
+	const char *path;		/* the database file */
+	const char *vfs;		/* registered encrypting VFS name */
+	const char *origin;		/* this replica's device id */
+	int is_hub;			/* hubs may write the directory */
+	const struct rk_clock *clock;	/* NULL: wall clock */
+};
+
+int store_open(const struct store_opts *o, struct store **out,
+    struct rk_why *why) RK_MUST_CHECK;
+/* Checkpoints and closes; NULL is fine. */
+void store_close(struct store *s);
+
+void store_lock(struct store *s);
+void store_unlock(struct store *s);
+
+struct sqlite3 *store_db(struct store *s);
+const char *store_origin(const struct store *s);
+const struct rk_clock *store_clock(const struct store *s);
+
+/* Folds a timestamp seen from elsewhere into this replica's clock;
+ * RK_EINVAL if it is implausibly far ahead (hlc.h). */
+int store_hlc_observe(struct store *s, uint64_t remote) RK_MUST_CHECK;
+
+/* Begins a captured write to one room ("" on a hub: the directory).
+ * On a device the change goes to local_outbox; on a hub it is canonical at
+ * once and goes to local_hub_log (seq is then the hub seq).  RK_EBUSY if a
+ * transaction is open. */
+int store_tx_begin(struct store *s, const char *room_id,
+    struct store_tx **out) RK_MUST_CHECK;
+/* The HLC timestamp of this transaction: every row it writes carries it. */
+uint64_t store_tx_hlc(const struct store_tx *tx);
+int64_t store_tx_now_ms(const struct store_tx *tx);
+/* Captures, appends to the outbox, commits, and frees tx (even on error).
+ * After any failed statement inside the transaction, call store_tx_abort
+ * instead: SQLite may already have rolled the transaction back. 
+ * *seq is the new outbox entry, or 0 if the transaction changed nothing. */
+int store_tx_commit(struct store_tx *tx, int64_t *seq, struct rk_why *why)
+    RK_MUST_CHECK;
+/* Rolls back and frees tx; NULL is fine. */
+void store_tx_abort(struct store_tx *tx);
+
+/* Outbox entries not yet acknowledged by a hub. */
+int store_pending_count(struct store *s, int64_t *n) RK_MUST_CHECK;
+
+/* Maps the last SQLite error on db to an rk_err (SQLITE_FULL -> RK_EFULL). */
+int store_sqlite_err(struct sqlite3 *db);
+
+#endif

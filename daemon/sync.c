@@ -1,0 +1,2633 @@
+/*
+ * sync.c - the device's sync engine (sync.h): push, pull, snapshots,
+ * purges, room hashes and enrolment, over libcurl to the hub (wire.h).
+ *
+ * One attempt ("a sync") is: push, then pull until the cursor reaches the
+ * hub's head, then report room hashes.  Each step takes the store lock for
+ * its database work only; network I/O runs without it, so the local API
+ * keeps answering while a slow link crawls.
+ *
+ * The outbox (schema/002_sync.sql) as this file uses it:
+ *
+ *   status     'pending' until the hub answers; then 'acked' (acked_hub_seq
+ *              = the canonical change's hub seq) or 'refused'
+ *              (refused_reason).  Nothing is ever deleted: a refused entry
+ *              stays readable with its original changeset.
+ *   env_first  the envelope range an entry was first sent in, written and
+ *   env_last   committed before the send; a retry re-sends exactly that
+ *              range, so the hub's (origin, seq range) deduplication holds.
+ *   applied    what the entry's effect on this replica is now:
+ *                NULL   the original changeset (as the local write made it)
+ *                X''    nothing: undone, and not re-applied (acked and
+ *                       pulled back as the hub's canonical change, refused,
+ *                       or its room purged)
+ *                bytes  the changeset re-applying it last really made
+ *              "In effect" means NULL or non-empty.
+ *
+ * A pull is one transaction (sync_apply_batch): undo every entry in effect,
+ * newest first, by applying the inverse of `applied` (or of the original);
+ * the replica then holds exactly the hub's state at the old cursor.  Then
+ * purges, a snapshot, the hub's canonical changesets in order (the hub
+ * wins every conflict), and the entries the hub has not folded in yet are
+ * re-applied oldest first with the hub's rule (DATA -> REPLACE, NOTFOUND ->
+ * OMIT, CONFLICT -> OMIT if identical else REPLACE) while a session records
+ * what each really changed.  Such a transaction is not a user write: it
+ * goes around store_tx and nothing reaches the outbox.
+ *
+ * local_meta keys kept here (inside the encrypted replica):
+ *   hub_sign_pk  hex, the hub's Ed25519 key (from enrolment)
+ *   hub_id       the hub's id
+ *   hub_pin      optional libcurl CURLOPT_PINNEDPUBLICKEY value
+ *                ("sha256//BASE64[;sha256//...]")
+ *   sync_cursor  the hub seq pulled up to;  sync_head  the hub's head then
+ *   sync_full_snapshot  1: re-snapshot the directory and every room next
+ *   last_sync    ms of the last successful sync;  last_error  text or absent
+ *   last_refusal the last "N changes refused by the hub: ..." (kept)
+ *
+ * Requests are signed over the path as wire.h names it ("/v1/pull?...");
+ * a hub URL with a path prefix must be served by a proxy that strips it.
+ */
+#include "daemon/sync.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "common/conf.h"
+#include "common/id.h"
+#include "common/keys.h"
+#include "common/log.h"
+#include "conflict/policy.h"
+#include "daemon/envelope.h"
+#include "daemon/reqsig.h"
+#include "daemon/roomhash.h"
+#include "daemon/store.h"
+#include "daemon/wire.h"
+
+#define META_CURSOR "sync_cursor"
+#define META_HEAD "sync_head"
+#define META_HUB_PK "hub_sign_pk"
+#define META_HUB_ID "hub_id"
+#define META_HUB_PIN "hub_pin"
+#define META_LAST_SYNC "last_sync"
+#define META_LAST_ERROR "last_error"
+#define META_FULL "sync_full_snapshot"
+#define META_LAST_REFUSAL "last_refusal"
+
+#define SYNC_PULL_LIMIT 1000		/* entries asked per pull */
+#define SYNC_MAX_RESPONSE (ENVELOPE_PULL_MAX_RAW + 16u * 1024 * 1024)
+#define SYNC_MAX_SMALL (1024u * 1024)	/* JSON answers */
+#define SYNC_CONNECT_TIMEOUT_MS 10000L
+#define SYNC_LOW_SPEED_BYTES 1L		/* abort below this for ... */
+#define SYNC_LOW_SPEED_TIME 60L		/* ... this many seconds */
+#define SYNC_ENROLL_TIMEOUT_S 30L	/* the caller holds the store lock */
+#define SYNC_CODE_MAX 128
+
+struct sync {
+	struct store *s;
+	const struct keys *k;
+	char *dir;
+	struct rk_conf *conf;
+	const struct rk_clock *clock;
+	int is_hub;
+	char device_id[65];
+
+	pthread_mutex_t mu;	/* a leaf lock: see sync.h */
+	pthread_cond_t cv;
+	pthread_t thread;
+	int thread_started;
+
+	/* Under mu. */
+	int stop, kicked, requested;
+	char hub_url[256];
+	uint8_t hub_pk[32];
+	int have_hub_pk;
+	uint64_t gen;			/* bumped when enrolment changes the hub */
+	int running;
+	const char *phase;
+	int64_t done, total, bytes, bytes_total;
+	uint64_t attempt, finished;
+	int ok;
+	int64_t last_sync;		/* 0: never */
+	char last_error[512];
+	char last_refusal[512];
+	int64_t cursor, head, pending, refused;
+	int in_step;
+	int64_t interval_ms;
+	unsigned failures;
+	int64_t backoff_until;		/* monotonic ms */
+};
+
+/* What one attempt talks to: copied under mu when it starts. */
+struct hubcfg {
+	char url[256];
+	char pin[512];
+	uint8_t pk[32];
+	uint64_t gen;
+	long timeout_s;			/* 0: none beyond the low-speed limit */
+};
+
+struct http_resp {
+	long status;
+	struct buf body;
+};
+
+/* Set by the progress callback's caller: who to tell, what to cap. */
+struct xfer {
+	struct sync *sy;
+	struct buf *body;
+	size_t cap;
+	int too_big;
+};
+
+/* --- small helpers ------------------------------------------------------ */
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int
+db_exec(sqlite3 *db, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		log_warnx("sync: %s: %s", sql, err ? err : "?");
+		sqlite3_free(err);
+		return store_sqlite_err(db);
+	}
+	return 0;
+}
+
+static int
+db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+		log_warnx("sync: %s: %s", sql, sqlite3_errmsg(db));
+		return store_sqlite_err(db);
+	}
+	return 0;
+}
+
+static void
+db_rollback(sqlite3 *db)
+{
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* One integer from a query with up to one text parameter. */
+static int
+db_int(sqlite3 *db, const char *sql, const char *param, int64_t *v)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = db_prepare(db, sql, &st)) != 0)
+		return rc;
+	if (param != NULL)
+		sqlite3_bind_text(st, 1, param, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*v = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else {
+		log_warnx("sync: %s: %s", sql, sqlite3_errmsg(db));
+		rc = store_sqlite_err(db);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* --- local_meta ---------------------------------------------------------- */
+
+/* The text of key into out ("" if absent or NULL).  Too long: truncated. */
+static int
+meta_get_text(sqlite3 *db, const char *key, char *out, size_t outlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	out[0] = '\0';
+	if ((rc = db_prepare(db, "SELECT value FROM local_meta WHERE key = ?1",
+	    &st)) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const unsigned char *t = sqlite3_column_text(st, 0);
+
+		if (t != NULL)
+			snprintf(out, outlen, "%s", (const char *)t);
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = 0;
+	} else {
+		rc = store_sqlite_err(db);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The integer of key, 0 if absent. */
+static int
+meta_get_i64(sqlite3 *db, const char *key, int64_t *v)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*v = 0;
+	if ((rc = db_prepare(db, "SELECT value FROM local_meta WHERE key = ?1",
+	    &st)) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*v = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		rc = 0;
+	} else {
+		rc = store_sqlite_err(db);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Sets key to an integer, to text, or (text NULL, is_int 0) deletes it. */
+static int
+meta_set(sqlite3 *db, const char *key, int is_int, int64_t iv,
+    const char *text)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (!is_int && text == NULL)
+		rc = db_prepare(db, "DELETE FROM local_meta WHERE key = ?1", &st);
+	else
+		rc = db_prepare(db, "INSERT INTO local_meta (key, value) VALUES"
+		    " (?1, ?2) ON CONFLICT (key) DO UPDATE SET value ="
+		    " excluded.value", &st);
+	if (rc != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	if (is_int)
+		sqlite3_bind_int64(st, 2, iv);
+	else if (text != NULL)
+		sqlite3_bind_text(st, 2, text, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : store_sqlite_err(db);
+	if (rc != 0)
+		log_warnx("sync: cannot save %s: %s", key, sqlite3_errmsg(db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+meta_set_i64(sqlite3 *db, const char *key, int64_t v)
+{
+	return meta_set(db, key, 1, v, NULL);
+}
+
+static int
+meta_set_text(sqlite3 *db, const char *key, const char *text)
+{
+	return meta_set(db, key, 0, 0, text);
+}
+
+/* The hub's signing key from local_meta; 0 if present, RK_ENOTFOUND. */
+static int
+meta_hub_pk(sqlite3 *db, uint8_t pk[32])
+{
+	char hex[80];
+	size_t n = 0;
+	int rc;
+
+	if ((rc = meta_get_text(db, META_HUB_PK, hex, sizeof(hex))) != 0)
+		return rc;
+	if (strlen(hex) != 64 || sodium_hex2bin(pk, 32, hex, 64, NULL, &n,
+	    NULL) != 0 || n != 32)
+		return RK_ENOTFOUND;
+	return 0;
+}
+
+/* --- changesets ---------------------------------------------------------- */
+
+/* Only synced tables are ever touched by what comes from elsewhere. */
+static int
+cs_filter(void *arg, const char *table)
+{
+	(void)arg;
+	return policy_for_table(table) != NULL;
+}
+
+static const char *
+cs_kind_name(int kind)
+{
+	switch (kind) {
+	case SQLITE_CHANGESET_DATA: return "data";
+	case SQLITE_CHANGESET_NOTFOUND: return "notfound";
+	case SQLITE_CHANGESET_CONFLICT: return "conflict";
+	case SQLITE_CHANGESET_CONSTRAINT: return "constraint";
+	case SQLITE_CHANGESET_FOREIGN_KEY: return "foreign key";
+	}
+	return "?";
+}
+
+/* Undo and the hub's stream: the state being restored or received wins. */
+static int
+cs_conflict_force(void *arg, int kind, sqlite3_changeset_iter *it)
+{
+	const char *what = arg, *table = "?";
+	int ncol, op, ind;
+
+	sqlite3changeset_op(it, &table, &ncol, &op, &ind);
+	switch (kind) {
+	case SQLITE_CHANGESET_DATA:
+	case SQLITE_CHANGESET_CONFLICT:
+		log_debug("sync: %s: %s conflict on %s: replaced", what,
+		    cs_kind_name(kind), table);
+		return SQLITE_CHANGESET_REPLACE;
+	case SQLITE_CHANGESET_NOTFOUND:
+		log_debug("sync: %s: row of %s not found: skipped", what,
+		    table);
+		return SQLITE_CHANGESET_OMIT;
+	}
+	log_warnx("sync: %s: %s conflict on %s: change skipped", what,
+	    cs_kind_name(kind), table);
+	return SQLITE_CHANGESET_OMIT;
+}
+
+static int
+cs_value_equal(sqlite3_value *a, sqlite3_value *b)
+{
+	int t;
+
+	if (a == NULL || b == NULL)
+		return a == b;
+	if ((t = sqlite3_value_type(a)) != sqlite3_value_type(b))
+		return 0;
+	switch (t) {
+	case SQLITE_NULL:
+		return 1;
+	case SQLITE_INTEGER:
+		return sqlite3_value_int64(a) == sqlite3_value_int64(b);
+	case SQLITE_FLOAT:
+		return memcmp(&(double){ sqlite3_value_double(a) },
+		    &(double){ sqlite3_value_double(b) }, sizeof(double)) == 0;
+	default: {
+		int n = sqlite3_value_bytes(a);
+		const void *pa = t == SQLITE_TEXT ?
+		    (const void *)sqlite3_value_text(a) : sqlite3_value_blob(a);
+		const void *pb = t == SQLITE_TEXT ?
+		    (const void *)sqlite3_value_text(b) : sqlite3_value_blob(b);
+
+		return n == sqlite3_value_bytes(b) &&
+		    (n == 0 || memcmp(pa, pb, (size_t)n) == 0);
+	}
+	}
+}
+
+/*
+ * Re-applying a pending entry: the rule the hub applies until the conflict
+ * module lands, so the screen shows the likely outcome.
+ */
+static int
+cs_conflict_reapply(void *arg, int kind, sqlite3_changeset_iter *it)
+{
+	const char *table = "?";
+	int ncol, op, ind, i;
+
+	(void)arg;
+	sqlite3changeset_op(it, &table, &ncol, &op, &ind);
+	switch (kind) {
+	case SQLITE_CHANGESET_DATA:
+		return SQLITE_CHANGESET_REPLACE;
+	case SQLITE_CHANGESET_NOTFOUND:
+		return SQLITE_CHANGESET_OMIT;
+	case SQLITE_CHANGESET_CONFLICT:
+		for (i = 0; i < ncol; i++) {
+			sqlite3_value *nv = NULL, *cv = NULL;
+
+			if (sqlite3changeset_new(it, i, &nv) != SQLITE_OK ||
+			    sqlite3changeset_conflict(it, i, &cv) != SQLITE_OK ||
+			    !cs_value_equal(nv, cv))
+				return SQLITE_CHANGESET_REPLACE;
+		}
+		return SQLITE_CHANGESET_OMIT;
+	}
+	log_warnx("sync: re-applying a pending change: %s conflict on %s: "
+	    "skipped", cs_kind_name(kind), table);
+	return SQLITE_CHANGESET_OMIT;
+}
+
+static int
+cs_apply(sqlite3 *db, const void *cs, size_t n, int flags,
+    int (*conflict)(void *, int, sqlite3_changeset_iter *), void *arg)
+{
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if (n > INT32_MAX)
+		return RK_EPROTO;
+	rc = sqlite3changeset_apply_v2(db, (int)n, (void *)cs, cs_filter,
+	    conflict, arg, NULL, NULL, flags);
+	if (rc != SQLITE_OK) {
+		log_warnx("sync: applying a changeset: %s (%d)",
+		    sqlite3_errmsg(db), rc);
+		return rc == SQLITE_CORRUPT || rc == SQLITE_MISUSE ? RK_EPROTO :
+		    store_sqlite_err(db);
+	}
+	return 0;
+}
+
+/*
+ * A change from the hub for room ("" the directory) must touch only that
+ * room's rows of room tables, or only directory tables.  Checked before it
+ * is applied: a signed answer can still be wrong, and local_* tables must
+ * never be reachable from outside.
+ */
+static int
+cs_check_scope(const void *cs, size_t n, const char *room,
+    struct rk_why *why)
+{
+	sqlite3_changeset_iter *it = NULL;
+	int rc = 0, step;
+
+	if (n == 0)
+		return 0;
+	if (n > INT32_MAX)
+		return rk_whyf(why, RK_EPROTO, "a change from the hub is too "
+		    "large");
+	if (sqlite3changeset_start(&it, (int)n, (void *)cs) != SQLITE_OK)
+		return rk_whyf(why, RK_EPROTO, "the hub sent a damaged change");
+	while ((step = sqlite3changeset_next(it)) == SQLITE_ROW) {
+		const char *table;
+		const struct table_policy *p;
+		sqlite3_value *v = NULL;
+		const unsigned char *r;
+		int ncol, op, ind;
+
+		if (sqlite3changeset_op(it, &table, &ncol, &op, &ind) !=
+		    SQLITE_OK) {
+			step = SQLITE_CORRUPT;
+			break;
+		}
+		p = policy_for_table(table);
+		if (p == NULL || (room[0] == '\0') !=
+		    (p->scope == SYNC_DIRECTORY)) {
+			rc = rk_whyf(why, RK_EPROTO, "the hub sent a change of "
+			    "%s for %s", table, room[0] ? room :
+			    "the directory");
+			break;
+		}
+		if (room[0] == '\0')
+			continue;
+		if (op == SQLITE_INSERT)
+			sqlite3changeset_new(it, 0, &v);
+		else
+			sqlite3changeset_old(it, 0, &v);
+		r = v != NULL ? sqlite3_value_text(v) : NULL;
+		if (r == NULL || strcmp((const char *)r, room) != 0) {
+			rc = rk_whyf(why, RK_EPROTO, "the hub sent a change of "
+			    "room %s as room %s", r ? (const char *)r : "?",
+			    room);
+			break;
+		}
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = rk_whyf(why, RK_EPROTO, "the hub sent a damaged change");
+	sqlite3changeset_finalize(it);
+	return rc;
+}
+
+/*
+ * The largest value of an "hlc" column among the new values of cs, so the
+ * device's clock moves past what it has seen (hlc.h).  cols caches each
+ * synced table's hlc column (index into policy_tables; -2 unknown, -1
+ * none).
+ */
+static int
+cs_max_hlc(sqlite3 *db, const void *cs, size_t n, int *cols, uint64_t *max)
+{
+	sqlite3_changeset_iter *it = NULL;
+	int step;
+
+	if (n == 0)
+		return 0;
+	if (sqlite3changeset_start(&it, (int)n, (void *)cs) != SQLITE_OK)
+		return RK_EPROTO;
+	while ((step = sqlite3changeset_next(it)) == SQLITE_ROW) {
+		const char *table;
+		const struct table_policy *p;
+		sqlite3_value *v = NULL;
+		int ncol, op, ind, *col;
+
+		sqlite3changeset_op(it, &table, &ncol, &op, &ind);
+		if (op == SQLITE_DELETE || (p = policy_for_table(table)) == NULL)
+			continue;
+		col = &cols[p - policy_tables];
+		if (*col == -2) {
+			int64_t cid = -1;
+			char *sql = sqlite3_mprintf("SELECT coalesce((SELECT cid"
+			    " FROM pragma_table_info(%Q) WHERE name = 'hlc'),"
+			    " -1)", p->table);
+
+			if (sql == NULL || db_int(db, sql, NULL, &cid) != 0)
+				cid = -1;
+			sqlite3_free(sql);
+			*col = (int)cid;
+		}
+		if (*col < 0 || *col >= ncol ||
+		    sqlite3changeset_new(it, *col, &v) != SQLITE_OK || v == NULL ||
+		    sqlite3_value_type(v) != SQLITE_INTEGER)
+			continue;
+		if ((uint64_t)sqlite3_value_int64(v) > *max &&
+		    sqlite3_value_int64(v) > 0)
+			*max = (uint64_t)sqlite3_value_int64(v);
+	}
+	sqlite3changeset_finalize(it);
+	return 0;
+}
+
+#define SYNC_MAX_TABLES 64
+
+/* --- undo, purge, snapshot, re-apply: one pulled batch ------------------ */
+
+static int
+room_in(const char *room, const char *const *list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(list[i], room) == 0)
+			return 1;
+	return 0;
+}
+
+/* The seqs of a query's first column (no parameters), in its order. */
+static int
+seq_list(sqlite3 *db, const char *sql, int64_t **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t *v = NULL, *nv;
+	size_t len = 0, cap = 0;
+	int rc;
+
+	if ((rc = db_prepare(db, sql, &st)) != 0)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				rc = RK_ENOMEM;
+				goto out;
+			}
+			v = nv;
+		}
+		v[len++] = sqlite3_column_int64(st, 0);
+	}
+	if (rc != SQLITE_DONE) {
+		rc = store_sqlite_err(db);
+		goto out;
+	}
+	*out = v;	/* the caller's: free() */
+	v = NULL;
+	*n = len;
+	rc = 0;
+out:
+	free(v);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * (a) Takes every entry in effect off the replica, newest first, and marks
+ * it so.  What is to stay on top is re-applied in (c) and marked again.
+ */
+static int
+batch_undo(sqlite3 *db)
+{
+	sqlite3_stmt *get = NULL;
+	int64_t *seqs = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	if ((rc = seq_list(db, "SELECT seq FROM local_outbox WHERE applied IS"
+	    " NULL OR length(applied) > 0 ORDER BY seq DESC", &seqs, &n)) != 0)
+		return rc;
+	if (n == 0)
+		goto out;
+	if ((rc = db_prepare(db, "SELECT coalesce(applied, changeset) FROM"
+	    " local_outbox WHERE seq = ?1", &get)) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		sqlite3_bind_int64(get, 1, seqs[i]);
+		if (sqlite3_step(get) != SQLITE_ROW) {
+			rc = store_sqlite_err(db);
+			goto out;
+		}
+		rc = cs_apply(db, sqlite3_column_blob(get, 0),
+		    (size_t)sqlite3_column_bytes(get, 0),
+		    SQLITE_CHANGESETAPPLY_INVERT, cs_conflict_force,
+		    (void *)"undo");
+		sqlite3_reset(get);
+		if (rc != 0)
+			goto out;
+	}
+	rc = db_exec(db, "UPDATE local_outbox SET applied = X'' WHERE applied"
+	    " IS NULL OR length(applied) > 0");
+out:
+	sqlite3_finalize(get);
+	free(seqs);
+	return rc;
+}
+
+/* Deletes every row of room (every directory row for ""). */
+static int
+batch_clear_room(sqlite3 *db, const char *room)
+{
+	const struct table_policy *p;
+	enum sync_scope want = room[0] ? SYNC_ROOM : SYNC_DIRECTORY;
+	sqlite3_stmt *st = NULL;
+	char *sql;
+	int rc;
+
+	for (p = policy_tables; p->table != NULL; p++) {
+		if (p->scope != want)
+			continue;
+		sql = sqlite3_mprintf(room[0] ? "DELETE FROM \"%w\" WHERE"
+		    " room_id = ?1" : "DELETE FROM \"%w\"", p->table);
+		if (sql == NULL)
+			return RK_ENOMEM;
+		rc = db_prepare(db, sql, &st);
+		sqlite3_free(sql);
+		if (rc != 0)
+			return rc;
+		if (room[0])
+			sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : store_sqlite_err(db);
+		sqlite3_finalize(st);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+/* The staff has left room: its rows go; its outbox entries stay readable,
+ * and those not yet sent are refused here, in words. */
+static int
+batch_purge(sqlite3 *db, const char *room)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (room[0] == '\0')
+		return 0;	/* the directory is never purged */
+	if ((rc = batch_clear_room(db, room)) != 0)
+		return rc;
+	if ((rc = db_prepare(db, "UPDATE local_outbox SET status = 'refused',"
+	    " refused_reason = 'removed from room ' || ?1, applied = X''"
+	    " WHERE room_id = ?1 AND status = 'pending'", &st)) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : store_sqlite_err(db);
+	if (rc == 0 && sqlite3_changes(db) > 0)
+		log_warnx("sync: removed from room %s: %d unsent change(s) "
+		    "kept in the outbox as refused", room, sqlite3_changes(db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+batch_apply_entries(sqlite3 *db, const struct pull_response *r,
+    const char *only_room, const char *const *skip, size_t nskip,
+    int *hlc_cols, uint64_t *hlc_seen, struct rk_why *why)
+{
+	size_t i;
+	int rc;
+
+	for (i = 0; i < r->count; i++) {
+		const struct pull_entry *e = &r->entries[i];
+
+		if (only_room != NULL && strcmp(e->room, only_room) != 0)
+			return rk_whyf(why, RK_EPROTO, "the hub's snapshot of "
+			    "%s holds room %s", only_room[0] ? only_room :
+			    "the directory", e->room);
+		if (room_in(e->room, skip, nskip))
+			continue;
+		if ((rc = cs_check_scope(e->changeset, e->changeset_len,
+		    e->room, why)) != 0)
+			return rc;
+		(void)cs_max_hlc(db, e->changeset, e->changeset_len, hlc_cols,
+		    hlc_seen);
+		if ((rc = cs_apply(db, e->changeset, e->changeset_len, 0,
+		    cs_conflict_force, (void *)"hub change")) != 0)
+			return rk_whyf(why, rc, "cannot apply the hub's change "
+			    "%" PRIu64 ": %s", e->hub_seq, sqlite3_errmsg(db));
+	}
+	return 0;
+}
+
+/* Re-applies one entry's original changeset; `applied` := what changed. */
+static int
+batch_reapply_one(sqlite3 *db, sqlite3_stmt *get, sqlite3_stmt *put,
+    int64_t seq)
+{
+	sqlite3_session *sess = NULL;
+	void *out = NULL;
+	int n = 0, rc;
+
+	sqlite3_bind_int64(get, 1, seq);
+	if (sqlite3_step(get) != SQLITE_ROW) {
+		rc = store_sqlite_err(db);
+		goto out;
+	}
+	if (sqlite3session_create(db, "main", &sess) != SQLITE_OK) {
+		rc = RK_ENOMEM;
+		goto out;
+	}
+	sqlite3session_table_filter(sess, cs_filter, NULL);
+	if (sqlite3session_attach(sess, NULL) != SQLITE_OK) {
+		rc = RK_EDB;
+		goto out;
+	}
+	if ((rc = cs_apply(db, sqlite3_column_blob(get, 0),
+	    (size_t)sqlite3_column_bytes(get, 0), 0, cs_conflict_reapply,
+	    NULL)) != 0)
+		goto out;
+	if (sqlite3session_changeset(sess, &n, &out) != SQLITE_OK) {
+		rc = RK_ENOMEM;
+		goto out;
+	}
+	/* An empty blob, never NULL: NULL would mean "the original". */
+	if (n > 0)
+		sqlite3_bind_blob(put, 1, out, n, SQLITE_STATIC);
+	else
+		sqlite3_bind_zeroblob(put, 1, 0);
+	sqlite3_bind_int64(put, 2, seq);
+	rc = sqlite3_step(put) == SQLITE_DONE ? 0 : store_sqlite_err(db);
+	sqlite3_reset(put);
+out:
+	sqlite3_reset(get);
+	sqlite3session_delete(sess);
+	sqlite3_free(out);
+	return rc;
+}
+
+/*
+ * (c) The entries the hub state does not hold yet, oldest first: pending
+ * ones, and acked ones whose canonical change lies beyond what has now
+ * been pulled (beyond the snapshot's point for the snapshot's room).
+ */
+static int
+batch_reapply(sqlite3 *db, const struct sync_batch *b, uint64_t cursor)
+{
+	sqlite3_stmt *sel = NULL, *get = NULL, *put = NULL;
+	uint64_t snapcur = cursor;
+	int64_t *seqs = NULL, *nv;
+	size_t n = 0, cap = 0, i;
+	int rc;
+
+	if (b->snap != NULL && b->snap->next_cursor > snapcur)
+		snapcur = b->snap->next_cursor;
+	if ((rc = db_prepare(db, "SELECT seq, room_id FROM local_outbox WHERE"
+	    " status = 'pending' OR (status = 'acked' AND acked_hub_seq >"
+	    " CASE WHEN room_id = ?1 THEN ?2 ELSE ?3 END) ORDER BY seq",
+	    &sel)) != 0)
+		goto out;
+	if (b->snap_room != NULL)
+		sqlite3_bind_text(sel, 1, b->snap_room, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(sel, 2, (sqlite3_int64)snapcur);
+	sqlite3_bind_int64(sel, 3, (sqlite3_int64)cursor);
+	/* Listed first: the loop below writes local_outbox. */
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		const char *room = (const char *)sqlite3_column_text(sel, 1);
+
+		if (room != NULL && room_in(room, b->purge, b->npurge))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((nv = realloc(seqs, cap * sizeof(*seqs))) == NULL) {
+				rc = RK_ENOMEM;
+				goto out;
+			}
+			seqs = nv;
+		}
+		seqs[n++] = sqlite3_column_int64(sel, 0);
+	}
+	if (rc != SQLITE_DONE) {
+		rc = store_sqlite_err(db);
+		goto out;
+	}
+	rc = 0;
+	if (n == 0)
+		goto out;
+	if ((rc = db_prepare(db, "SELECT changeset FROM local_outbox WHERE"
+	    " seq = ?1", &get)) != 0 ||
+	    (rc = db_prepare(db, "UPDATE local_outbox SET applied = ?1 WHERE"
+	    " seq = ?2", &put)) != 0)
+		goto out;
+	for (i = 0; i < n; i++)
+		if ((rc = batch_reapply_one(db, get, put, seqs[i])) != 0)
+			goto out;
+out:
+	free(seqs);
+	sqlite3_finalize(sel);
+	sqlite3_finalize(get);
+	sqlite3_finalize(put);
+	return rc;
+}
+
+int
+sync_apply_batch(sqlite3 *db, struct sync_batch *b, struct rk_why *why)
+{
+	int64_t cur = 0, in_effect = 0;
+	uint64_t cursor;
+	int hlc_cols[SYNC_MAX_TABLES];
+	size_t i;
+	int rc;
+
+	for (i = 0; policy_tables[i].table != NULL; i++)
+		if (i >= SYNC_MAX_TABLES)
+			return rk_whyf(why, RK_EDB, "too many synced tables");
+	for (i = 0; i < SYNC_MAX_TABLES; i++)
+		hlc_cols[i] = -2;
+	b->hlc_seen = 0;
+
+	if ((rc = db_exec(db, "BEGIN IMMEDIATE")) != 0)
+		return rk_whyf(why, rc, "cannot start the sync transaction: %s",
+		    sqlite3_errmsg(db));
+	if ((rc = meta_get_i64(db, META_CURSOR, &cur)) != 0)
+		goto dberr;
+	cursor = b->set_cursor ? b->cursor : (uint64_t)cur;
+	if ((rc = db_int(db, "SELECT count(*) FROM local_outbox WHERE applied"
+	    " IS NULL OR length(applied) > 0", NULL, &in_effect)) != 0)
+		goto dberr;
+	if (in_effect > 0 && (rc = batch_undo(db)) != 0) {
+		rk_whyf(why, rc, "cannot take back pending changes: %s",
+		    sqlite3_errmsg(db));
+		goto out;
+	}
+	for (i = 0; i < b->npurge; i++)
+		if ((rc = batch_purge(db, b->purge[i])) != 0)
+			goto dberr;
+	if (b->snap_room != NULL && b->snap != NULL) {
+		if ((rc = batch_clear_room(db, b->snap_room)) != 0)
+			goto dberr;
+		if ((rc = batch_apply_entries(db, b->snap, b->snap_room, NULL,
+		    0, hlc_cols, &b->hlc_seen, why)) != 0)
+			goto out;
+	}
+	if (b->pull != NULL && (rc = batch_apply_entries(db, b->pull, NULL,
+	    b->purge, b->npurge, hlc_cols, &b->hlc_seen, why)) != 0)
+		goto out;
+	if ((rc = batch_reapply(db, b, cursor)) != 0) {
+		rk_whyf(why, rc, "cannot re-apply pending changes: %s",
+		    sqlite3_errmsg(db));
+		goto out;
+	}
+	if (b->set_cursor &&
+	    ((rc = meta_set_i64(db, META_CURSOR, (int64_t)b->cursor)) != 0 ||
+	    (rc = meta_set_i64(db, META_HEAD, (int64_t)b->head)) != 0))
+		goto dberr;
+	if ((rc = db_exec(db, "COMMIT")) != 0)
+		goto dberr;
+	return 0;
+dberr:
+	rk_whyf(why, rc, "cannot apply what the hub sent: %s",
+	    sqlite3_errmsg(db));
+out:
+	db_rollback(db);
+	return rc;
+}
+
+/* --- push: envelope ranges and results ----------------------------------- */
+
+int
+sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
+{
+	sqlite3_stmt *sel = NULL, *upd = NULL;
+	struct sync_range *g = NULL, *ng;
+	size_t ng_len = 0, ng_cap = 0, count = 0, bytes = 0, i;
+	char room[65] = "", origin[65] = "";
+	int64_t prev = 0, ver = -1;
+	int rc;
+
+	if (max_entries == 0)
+		max_entries = 1;
+	if ((rc = db_exec(db, "BEGIN IMMEDIATE")) != 0)
+		return rc;
+	if ((rc = db_prepare(db, "SELECT seq, origin, room_id, schema_version,"
+	    " length(changeset) FROM local_outbox WHERE status = 'pending' AND"
+	    " env_first IS NULL ORDER BY seq", &sel)) != 0)
+		goto out;
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		int64_t seq = sqlite3_column_int64(sel, 0);
+		const char *o = (const char *)sqlite3_column_text(sel, 1);
+		const char *r = (const char *)sqlite3_column_text(sel, 2);
+		int64_t v = sqlite3_column_int64(sel, 3);
+		size_t len = (size_t)sqlite3_column_int64(sel, 4);
+
+		if (o == NULL || r == NULL || strlen(o) >= sizeof(origin) ||
+		    strlen(r) >= sizeof(room)) {
+			log_warnx("sync: outbox entry %" PRId64 " has a bad "
+			    "origin or room", seq);
+			rc = RK_EDB;
+			goto out;
+		}
+		if (ng_len > 0 && seq == prev + 1 && count < max_entries &&
+		    bytes + len <= max_raw && v == ver &&
+		    strcmp(r, room) == 0 && strcmp(o, origin) == 0) {
+			g[ng_len - 1].last = seq;
+			count++;
+			bytes += len;
+			prev = seq;
+			continue;
+		}
+		if (ng_len == ng_cap) {
+			ng_cap = ng_cap ? ng_cap * 2 : 16;
+			if ((ng = realloc(g, ng_cap * sizeof(*g))) == NULL) {
+				rc = RK_ENOMEM;
+				goto out;
+			}
+			g = ng;
+		}
+		memset(&g[ng_len], 0, sizeof(*g));
+		g[ng_len].first = g[ng_len].last = seq;
+		snprintf(g[ng_len].room, sizeof(g[ng_len].room), "%s", r);
+		snprintf(g[ng_len].origin, sizeof(g[ng_len].origin), "%s", o);
+		ng_len++;
+		memcpy(room, r, strlen(r) + 1);
+		memcpy(origin, o, strlen(o) + 1);
+		ver = v;
+		count = 1;
+		bytes = len;
+		prev = seq;
+	}
+	if (rc != SQLITE_DONE) {
+		rc = store_sqlite_err(db);
+		goto out;
+	}
+	if ((rc = db_prepare(db, "UPDATE local_outbox SET env_first = ?1,"
+	    " env_last = ?2 WHERE seq BETWEEN ?1 AND ?2", &upd)) != 0)
+		goto out;
+	for (i = 0; i < ng_len; i++) {
+		sqlite3_bind_int64(upd, 1, g[i].first);
+		sqlite3_bind_int64(upd, 2, g[i].last);
+		if (sqlite3_step(upd) != SQLITE_DONE) {
+			rc = store_sqlite_err(db);
+			goto out;
+		}
+		sqlite3_reset(upd);
+	}
+	rc = db_exec(db, "COMMIT");
+out:
+	if (rc != 0)
+		db_rollback(db);
+	sqlite3_finalize(sel);
+	sqlite3_finalize(upd);
+	free(g);
+	return rc;
+}
+
+int
+sync_pending_ranges(sqlite3 *db, struct sync_range **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	struct sync_range *v = NULL, *nv;
+	size_t len = 0, cap = 0;
+	int rc;
+
+	if ((rc = db_prepare(db, "SELECT env_first, env_last, min(room_id),"
+	    " min(origin) FROM local_outbox WHERE status = 'pending' AND"
+	    " env_first IS NOT NULL GROUP BY env_first, env_last ORDER BY"
+	    " env_first", &st)) != 0)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *r = (const char *)sqlite3_column_text(st, 2);
+		const char *o = (const char *)sqlite3_column_text(st, 3);
+
+		if (len == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				rc = RK_ENOMEM;
+				goto out;
+			}
+			v = nv;
+		}
+		memset(&v[len], 0, sizeof(*v));
+		v[len].first = sqlite3_column_int64(st, 0);
+		v[len].last = sqlite3_column_int64(st, 1);
+		snprintf(v[len].room, sizeof(v[len].room), "%s", r ? r : "");
+		snprintf(v[len].origin, sizeof(v[len].origin), "%s",
+		    o ? o : "");
+		len++;
+	}
+	if (rc != SQLITE_DONE) {
+		rc = store_sqlite_err(db);
+		goto out;
+	}
+	*out = v;	/* the caller's: free() */
+	v = NULL;
+	*n = len;
+	rc = 0;
+out:
+	free(v);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+sync_build_envelope(sqlite3 *db, const struct sync_range *r,
+    const uint8_t sign_sk[64], struct buf *out)
+{
+	sqlite3_stmt *st = NULL;
+	sqlite3_changegroup *cg = NULL;
+	struct envelope e;
+	void *merged = NULL;
+	int nmerged = 0, rc;
+	int64_t count = 0;
+
+	memset(&e, 0, sizeof(e));
+	if ((rc = db_prepare(db, "SELECT changeset, hlc, schema_version FROM"
+	    " local_outbox WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq", &st)) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, r->first);
+	sqlite3_bind_int64(st, 2, r->last);
+	if (sqlite3changegroup_new(&cg) != SQLITE_OK) {
+		rc = RK_ENOMEM;
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3changegroup_add(cg, sqlite3_column_bytes(st, 0),
+		    (void *)sqlite3_column_blob(st, 0)) != SQLITE_OK) {
+			log_warnx("sync: outbox entry %" PRId64 " cannot be "
+			    "merged", r->first + count);
+			rc = RK_EDB;
+			goto out;
+		}
+		e.hlc = (uint64_t)sqlite3_column_int64(st, 1);
+		e.schema_version = (uint16_t)sqlite3_column_int(st, 2);
+		count++;
+	}
+	if (rc != SQLITE_DONE) {
+		rc = store_sqlite_err(db);
+		goto out;
+	}
+	if (count != r->last - r->first + 1) {
+		log_warnx("sync: envelope %" PRId64 "..%" PRId64 " is missing "
+		    "outbox entries", r->first, r->last);
+		rc = RK_EDB;
+		goto out;
+	}
+	if (sqlite3changegroup_output(cg, &nmerged, &merged) != SQLITE_OK) {
+		rc = RK_ENOMEM;
+		goto out;
+	}
+	snprintf(e.origin, sizeof(e.origin), "%s", r->origin);
+	snprintf(e.room, sizeof(e.room), "%s", r->room);
+	e.seq_first = (uint64_t)r->first;
+	e.seq_last = (uint64_t)r->last;
+	e.changeset = merged;	/* borrowed: freed below, not by e */
+	e.changeset_len = (size_t)nmerged;
+	rc = envelope_encode(&e, sign_sk, out);
+out:
+	sqlite3_free(merged);
+	sqlite3changegroup_delete(cg);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+sync_push_results(sqlite3 *db, json_t *answer, int64_t *refused,
+    int64_t *deferred, char *reason, size_t reasonlen, struct rk_why *why)
+{
+	sqlite3_stmt *ack = NULL, *ref = NULL;
+	json_t *results = json_object_get(answer, "results"), *r;
+	size_t i;
+	int rc;
+
+	*refused = *deferred = 0;
+	if (reason != NULL && reasonlen > 0)
+		reason[0] = '\0';
+	if (!json_is_array(results))
+		return rk_whyf(why, RK_EPROTO, "the hub's push answer has no "
+		    "results");
+	if ((rc = db_exec(db, "BEGIN IMMEDIATE")) != 0)
+		return rk_whyf(why, rc, "cannot record the hub's answer");
+	if ((rc = db_prepare(db, "UPDATE local_outbox SET status = 'acked',"
+	    " acked_hub_seq = ?1 WHERE origin = ?2 AND env_first = ?3 AND"
+	    " env_last = ?4 AND status = 'pending'", &ack)) != 0 ||
+	    (rc = db_prepare(db, "UPDATE local_outbox SET status = 'refused',"
+	    " refused_reason = ?1 WHERE origin = ?2 AND env_first = ?3 AND"
+	    " env_last = ?4 AND status = 'pending'", &ref)) != 0)
+		goto out;
+	json_array_foreach(results, i, r) {
+		const char *origin = json_string_value(json_object_get(r,
+		    "origin"));
+		const char *status = json_string_value(json_object_get(r,
+		    "status"));
+		const char *why_text = json_string_value(json_object_get(r,
+		    "reason"));
+		json_t *jf = json_object_get(r, "seq_first");
+		json_t *jl = json_object_get(r, "seq_last");
+		sqlite3_stmt *st;
+
+		if (origin == NULL || status == NULL || !json_is_integer(jf) ||
+		    !json_is_integer(jl)) {
+			rc = rk_whyf(why, RK_EPROTO, "the hub's push answer "
+			    "is malformed");
+			goto out;
+		}
+		if (strcmp(status, "applied") == 0 ||
+		    strcmp(status, "duplicate") == 0) {
+			st = ack;
+			sqlite3_bind_int64(st, 1, json_integer_value(
+			    json_object_get(r, "hub_seq")));
+		} else if (strcmp(status, "refused") == 0 &&
+		    json_is_true(json_object_get(r, "retry"))) {
+			/* Not final: the entries stay pending and go again. */
+			if (why_text == NULL || why_text[0] == '\0')
+				why_text = "no reason given";
+			if (*refused == 0 && *deferred == 0 && reason != NULL &&
+			    reasonlen > 0)
+				snprintf(reason, reasonlen, "%s", why_text);
+			*deferred += json_integer_value(jl) -
+			    json_integer_value(jf) + 1;
+			log_warnx("sync: the hub did not take changes %" PRId64
+			    "..%" PRId64 " yet: %s",
+			    (int64_t)json_integer_value(jf),
+			    (int64_t)json_integer_value(jl), why_text);
+			continue;
+		} else if (strcmp(status, "refused") == 0) {
+			st = ref;
+			if (why_text == NULL || why_text[0] == '\0')
+				why_text = "no reason given";
+			sqlite3_bind_text(st, 1, why_text, -1, SQLITE_STATIC);
+		} else {
+			rc = rk_whyf(why, RK_EPROTO, "the hub answered status "
+			    "'%s' for a push", status);
+			goto out;
+		}
+		sqlite3_bind_text(st, 2, origin, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, json_integer_value(jf));
+		sqlite3_bind_int64(st, 4, json_integer_value(jl));
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = rk_whyf(why, store_sqlite_err(db), "cannot record "
+			    "the hub's answer: %s", sqlite3_errmsg(db));
+			goto out;
+		}
+		if (st == ref && sqlite3_changes(db) > 0) {
+			if (*refused == 0 && *deferred == 0 && reason != NULL &&
+			    reasonlen > 0)
+				snprintf(reason, reasonlen, "%s", why_text);
+			*refused += sqlite3_changes(db);
+			log_warnx("sync: the hub refused changes %" PRId64
+			    "..%" PRId64 ": %s",
+			    (int64_t)json_integer_value(jf),
+			    (int64_t)json_integer_value(jl), why_text);
+		}
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+	}
+	rc = db_exec(db, "COMMIT");
+	if (rc != 0)
+		rk_whyf(why, rc, "cannot record the hub's answer");
+out:
+	if (rc != 0)
+		db_rollback(db);
+	sqlite3_finalize(ack);
+	sqlite3_finalize(ref);
+	return rc;
+}
+
+/* --- backoff and URLs ----------------------------------------------------- */
+
+int64_t
+sync_backoff_ms(unsigned failures, uint32_t rnd)
+{
+	int64_t base = SYNC_BACKOFF_MIN_MS;
+	unsigned i;
+
+	for (i = 1; i < failures && base < SYNC_BACKOFF_MAX_MS; i++)
+		base *= 2;
+	if (base > SYNC_BACKOFF_MAX_MS)
+		base = SYNC_BACKOFF_MAX_MS;
+	/* 0.8 .. 1.2 times base, rnd spread evenly over it. */
+	return base * 8 / 10 + (int64_t)((uint64_t)base * 4 / 10 * rnd >> 32);
+}
+
+static int
+url_host_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	char tmp[64];
+	size_t n = strlen(host);
+
+	if (strcasecmp(host, "localhost") == 0)
+		return 1;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (n >= 2 && n < sizeof(tmp) && host[0] == '[' && host[n - 1] == ']') {
+		memcpy(tmp, host + 1, n - 2);
+		tmp[n - 2] = '\0';
+		return inet_pton(AF_INET6, tmp, &a6) == 1 &&
+		    memcmp(&a6, &in6addr_loopback, sizeof(a6)) == 0;
+	}
+	return 0;
+}
+
+int
+sync_check_url(const char *url, struct rk_why *why)
+{
+	CURLU *u = NULL;
+	char *scheme = NULL, *host = NULL, *user = NULL, *query = NULL;
+	const char *p;
+	int rc = 0;
+
+	if (url == NULL || url[0] == '\0')
+		return rk_whyf(why, RK_EINVAL, "hub: a URL is needed "
+		    "(https://...)");
+	if (strlen(url) >= sizeof(((struct rk_conf *)0)->hub_url))
+		return rk_whyf(why, RK_EINVAL, "hub: the URL is too long");
+	for (p = url; *p; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			return rk_whyf(why, RK_EINVAL, "hub: the URL may not "
+			    "hold spaces or control characters");
+	if ((u = curl_url()) == NULL)
+		return RK_ENOMEM;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+		rc = rk_whyf(why, RK_EINVAL, "hub: '%s' is not a URL "
+		    "(https://host[:port]/)", url);
+		goto out;
+	}
+	if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_QUERY, &query, 0) == CURLUE_OK) {
+		rc = rk_whyf(why, RK_EINVAL, "hub: the URL may not carry a "
+		    "user name or a query");
+		goto out;
+	}
+	if (strcasecmp(scheme, "https") == 0)
+		goto out;
+	if (strcasecmp(scheme, "http") != 0) {
+		rc = rk_whyf(why, RK_EINVAL, "hub: use https:// (not %s)",
+		    scheme);
+		goto out;
+	}
+	if (!url_host_is_loopback(host))
+		rc = rk_whyf(why, RK_EINVAL, "plain http only to loopback: "
+		    "use https");
+out:
+	curl_free(scheme);
+	curl_free(host);
+	curl_free(user);
+	curl_free(query);
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/* --- HTTP ----------------------------------------------------------------- */
+
+static size_t
+http_write_cb(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nmemb;
+
+	if (x->body->len + n > x->cap) {
+		x->too_big = 1;
+		return 0;	/* aborts the transfer */
+	}
+	if (buf_append(x->body, p, n) != 0)
+		return 0;
+	return n;
+}
+
+static int
+http_progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
+    curl_off_t ultotal, curl_off_t ulnow)
+{
+	struct xfer *x = arg;
+	struct sync *sy = x->sy;
+	int stop;
+
+	pthread_mutex_lock(&sy->mu);
+	stop = sy->stop;
+	if (ultotal > 0 && ulnow < ultotal) {
+		sy->bytes = (int64_t)ulnow;
+		sy->bytes_total = (int64_t)ultotal;
+	} else {
+		sy->bytes = (int64_t)dlnow;
+		sy->bytes_total = (int64_t)dltotal;
+	}
+	pthread_mutex_unlock(&sy->mu);
+	return stop;	/* non-zero aborts with CURLE_ABORTED_BY_CALLBACK */
+}
+
+/* A failed transfer in words for a person. */
+static int
+http_curl_error(CURLcode cc, const char *errbuf, const struct xfer *x,
+    struct rk_why *why)
+{
+	const char *detail = errbuf[0] ? errbuf : curl_easy_strerror(cc);
+
+	switch (cc) {
+	case CURLE_COULDNT_CONNECT:
+		return rk_whyf(why, RK_EUNAVAIL, "hub unreachable (connection "
+		    "refused)");
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+		return rk_whyf(why, RK_EUNAVAIL, "hub unreachable (cannot "
+		    "resolve its name: no network?)");
+	case CURLE_OPERATION_TIMEDOUT:
+		return rk_whyf(why, RK_EUNAVAIL, "hub unreachable (timed out)");
+	case CURLE_ABORTED_BY_CALLBACK:
+		return rk_whyf(why, RK_EBUSY, "sync stopped");
+	case CURLE_WRITE_ERROR:
+		if (x->too_big)
+			return rk_whyf(why, RK_EPROTO, "the hub's answer is "
+			    "too large");
+		break;
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_CERTPROBLEM:
+		return rk_whyf(why, RK_EAUTH, "the hub's certificate is not "
+		    "trusted (%s)", detail);
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+		return rk_whyf(why, RK_EAUTH, "the hub's certificate does not "
+		    "match the pinned key");
+	case CURLE_SSL_CONNECT_ERROR:
+		return rk_whyf(why, RK_EUNAVAIL, "hub unreachable (TLS: %s)",
+		    detail);
+	default:
+		break;
+	}
+	return rk_whyf(why, RK_EUNAVAIL, "hub unreachable (%s)", detail);
+}
+
+/* An HTTP error answer in words: the hub's own, when it gave some. */
+static int
+http_status_error(const struct http_resp *r, struct rk_why *why)
+{
+	json_t *j = NULL;
+	const char *text = NULL;
+	int rc;
+
+	if (r->body.len > 0)
+		j = json_loadb((const char *)r->body.data, r->body.len, 0, NULL);
+	text = json_string_value(json_object_get(j, "error"));
+	if (r->status == 403 && text != NULL && strstr(text, "revoked"))
+		rc = rk_whyf(why, RK_EDENIED, "this device has been revoked by "
+		    "the hub administrator");
+	else if (r->status == 401 || r->status == 403)
+		rc = rk_whyf(why, r->status == 401 ? RK_EAUTH : RK_EDENIED,
+		    "hub refused the request: %s", text ? text :
+		    (r->status == 401 ? "not authenticated" : "forbidden"));
+	else if (r->status >= 500)
+		rc = rk_whyf(why, RK_EUNAVAIL, "hub error (HTTP %ld)%s%s",
+		    r->status, text ? ": " : "", text ? text : "");
+	else if (r->status == 404 && text == NULL)
+		rc = rk_whyf(why, RK_EPROTO, "hub refused the request: HTTP "
+		    "404 (is the URL a renkei hub?)");
+	else
+		rc = rk_whyf(why, r->status == 404 ? RK_ENOTFOUND :
+		    r->status == 400 ? RK_EINVAL : RK_EPROTO,
+		    "hub refused the request: %s (HTTP %ld)",
+		    text ? text : "no reason given", r->status);
+	json_decref(j);
+	return rc;
+}
+
+/*
+ * One request to the hub.  path is as signed ("/v1/pull?after=3"); the
+ * answer of any status is in r (the caller releases r->body).  Returns
+ * non-zero only when no answer came.
+ */
+static int
+http_call(struct sync *sy, CURL *c, const struct hubcfg *h, int sign,
+    const char *method, const char *path, const uint8_t *body, size_t len,
+    const char *ctype, size_t cap, struct http_resp *r, struct rk_why *why)
+{
+	struct curl_slist *hdr = NULL, *nh;
+	struct reqsig_headers rs;
+	struct xfer x;
+	struct buf url = BUF_INIT;
+	char errbuf[CURL_ERROR_SIZE], line[256];
+	size_t ulen = strlen(h->url);
+	CURLcode cc;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	errbuf[0] = '\0';
+	while (ulen > 0 && h->url[ulen - 1] == '/')
+		ulen--;
+	if ((rc = buf_append(&url, h->url, ulen)) != 0 ||
+	    (rc = buf_append(&url, path, strlen(path) + 1)) != 0)
+		goto out;
+	if (sign) {
+		if ((rc = reqsig_sign(sy->device_id, sy->k->sign_sk, method,
+		    path, body ? body : (const uint8_t *)"", len, sy->clock,
+		    &rs)) != 0) {
+			rk_whyf(why, rc, "cannot sign the request");
+			goto out;
+		}
+	}
+#define HDR(...) do {							\
+		snprintf(line, sizeof(line), __VA_ARGS__);		\
+		if ((nh = curl_slist_append(hdr, line)) == NULL) {	\
+			rc = RK_ENOMEM;					\
+			goto out;					\
+		}							\
+		hdr = nh;						\
+	} while (0)
+	HDR("Expect:");
+	if (ctype != NULL)
+		HDR("Content-Type: %s", ctype);
+	if (sign) {
+		HDR("Renkei-Device: %s", rs.device);
+		HDR("Renkei-Time: %s", rs.time);
+		HDR("Renkei-Nonce: %s", rs.nonce);
+		HDR("Renkei-Signature: %s", rs.signature);
+	}
+#undef HDR
+	memset(&x, 0, sizeof(x));
+	x.sy = sy;
+	x.body = &r->body;
+	x.cap = cap;
+	curl_easy_reset(c);
+	curl_easy_setopt(c, CURLOPT_URL, (const char *)url.data);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "renkei/1");
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, SYNC_CONNECT_TIMEOUT_MS);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, SYNC_LOW_SPEED_BYTES);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, SYNC_LOW_SPEED_TIME);
+	if (h->timeout_s > 0)
+		curl_easy_setopt(c, CURLOPT_TIMEOUT, h->timeout_s);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (h->pin[0])
+		curl_easy_setopt(c, CURLOPT_PINNEDPUBLICKEY, h->pin);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_write_cb);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, http_progress_cb);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &x);
+	if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(c, CURLOPT_POST, 1L);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body ? (const char *)
+		    body : "");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+		    (curl_off_t)len);
+	} else {
+		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
+	}
+	cc = curl_easy_perform(c);
+	if (cc != CURLE_OK) {
+		rc = http_curl_error(cc, errbuf, &x, why);
+		log_debug("sync: %s %s: %s", method, path, why ? why->text :
+		    curl_easy_strerror(cc));
+		goto out;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	rc = 0;
+out:
+	if (rc != 0)
+		buf_release(&r->body);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+	curl_slist_free_all(hdr);
+	buf_release(&url);
+	sodium_memzero(&rs, sizeof(rs));
+	return rc;
+}
+
+/* A JSON answer with status 2xx into *out (json_decref). */
+static int
+http_json(struct sync *sy, CURL *c, const struct hubcfg *h, int sign,
+    const char *method, const char *path, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	struct http_resp r;
+	char *body = NULL;
+	json_t *j = NULL;
+	int rc;
+
+	if (in != NULL && (body = json_dumps(in, JSON_COMPACT)) == NULL)
+		return RK_ENOMEM;
+	rc = http_call(sy, c, h, sign, method, path, (const uint8_t *)body,
+	    body ? strlen(body) : 0, body ? "application/json" : NULL,
+	    SYNC_MAX_SMALL, &r, why);
+	free(body);
+	if (rc != 0)
+		return rc;
+	if (r.status < 200 || r.status > 299) {
+		rc = http_status_error(&r, why);
+		goto out;
+	}
+	if ((j = json_loadb((const char *)r.body.data, r.body.len, 0,
+	    NULL)) == NULL || !json_is_object(j)) {
+		rc = rk_whyf(why, RK_EPROTO, "the hub's answer to %s is not "
+		    "JSON", path);
+		goto out;
+	}
+	*out = j;	/* the caller's: json_decref */
+	j = NULL;
+out:
+	json_decref(j);
+	buf_release(&r.body);
+	return rc;
+}
+
+/* --- the engine: state shared with the API thread ------------------------ */
+
+static void
+sync_set_phase(struct sync *sy, const char *phase, int64_t done,
+    int64_t total)
+{
+	pthread_mutex_lock(&sy->mu);
+	sy->phase = phase;
+	sy->done = done;
+	sy->total = total;
+	sy->bytes = sy->bytes_total = 0;
+	pthread_mutex_unlock(&sy->mu);
+}
+
+/* Takes the store lock for an attempt made with h; RK_EBUSY (lock not
+ * held) if enrolment changed the hub or the engine is stopping since. */
+static int
+sync_lock(struct sync *sy, const struct hubcfg *h, struct rk_why *why)
+{
+	int stale;
+
+	store_lock(sy->s);
+	pthread_mutex_lock(&sy->mu);
+	stale = sy->gen != h->gen || sy->stop;
+	pthread_mutex_unlock(&sy->mu);
+	if (stale) {
+		store_unlock(sy->s);
+		return rk_whyf(why, RK_EBUSY, "sync interrupted");
+	}
+	return 0;
+}
+
+/* Folds the hub's timestamps into this replica's clock (store lock held):
+ * edits made here after a pull then order after what was pulled. */
+static void
+sync_observe(struct sync *sy, uint64_t hlc)
+{
+	if (hlc != 0 && store_hlc_observe(sy->s, hlc) != 0)
+		log_warnx("sync: the hub's timestamps run far ahead of this "
+		    "device's clock: check the date and time here");
+}
+
+/* Reloads what sync_progress shows from the replica (store lock held). */
+static void
+sync_refresh_locked(struct sync *sy)
+{
+	sqlite3 *db = store_db(sy->s);
+	int64_t cur = 0, head = 0, pend = 0, ref = 0, last = 0;
+	char err[512], refusal[512];
+
+	if (meta_get_text(db, META_LAST_REFUSAL, refusal, sizeof(refusal)) !=
+	    0 || meta_get_i64(db, META_CURSOR, &cur) != 0 ||
+	    meta_get_i64(db, META_HEAD, &head) != 0 ||
+	    meta_get_i64(db, META_LAST_SYNC, &last) != 0 ||
+	    meta_get_text(db, META_LAST_ERROR, err, sizeof(err)) != 0 ||
+	    db_int(db, "SELECT count(*) FROM local_outbox WHERE status ="
+	    " 'pending'", NULL, &pend) != 0 ||
+	    db_int(db, "SELECT count(*) FROM local_outbox WHERE status ="
+	    " 'refused'", NULL, &ref) != 0)
+		return;
+	pthread_mutex_lock(&sy->mu);
+	sy->cursor = cur;
+	sy->head = head;
+	sy->last_sync = last;
+	snprintf(sy->last_error, sizeof(sy->last_error), "%s", err);
+	snprintf(sy->last_refusal, sizeof(sy->last_refusal), "%s", refusal);
+	sy->pending = pend;
+	sy->refused = ref;
+	sy->in_step = pend == 0 && cur == head;
+	pthread_mutex_unlock(&sy->mu);
+}
+
+/* --- one attempt: push ---------------------------------------------------- */
+
+static int
+sync_push(struct sync *sy, CURL *c, const struct hubcfg *h,
+    int64_t *refused, int64_t *deferred, char *reason, size_t reasonlen,
+    struct rk_why *why)
+{
+	struct sync_range *ranges = NULL;
+	struct buf body = BUF_INIT, env = BUF_INIT;
+	struct http_resp r;
+	json_t *answer = NULL;
+	size_t n = 0, i = 0, j, nenv;
+	int64_t total = 0, done = 0, ref, def;
+	char first_reason[256];
+	uint8_t lenb[4];
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	*refused = *deferred = 0;
+	if ((rc = sync_lock(sy, h, why)) != 0)
+		return rc;
+	rc = sync_assign_ranges(store_db(sy->s), SYNC_ENV_MAX_ENTRIES,
+	    SYNC_ENV_MAX_RAW);
+	if (rc == 0)
+		rc = sync_pending_ranges(store_db(sy->s), &ranges, &n);
+	if (rc == 0)
+		rc = db_int(store_db(sy->s), "SELECT count(*) FROM local_outbox"
+		    " WHERE status = 'pending'", NULL, &total);
+	store_unlock(sy->s);
+	if (rc != 0) {
+		rk_whyf(why, rc, "cannot read the outbox");
+		goto out;
+	}
+	if (n == 0)
+		goto out;
+	sync_set_phase(sy, "push", 0, total);
+	while (i < n) {
+		/* As many envelopes as one request may carry. */
+		if ((rc = sync_lock(sy, h, why)) != 0)
+			goto out;
+		for (j = i, nenv = 0; j < n && nenv < WIRE_MAX_ENVELOPES;
+		    j++, nenv++) {
+			env.len = 0;
+			if ((rc = sync_build_envelope(store_db(sy->s),
+			    &ranges[j], sy->k->sign_sk, &env)) != 0)
+				break;
+			if (body.len + 4 + env.len > WIRE_MAX_BODY) {
+				if (j == i)
+					rc = RK_EINVAL;
+				break;
+			}
+			lenb[0] = (uint8_t)env.len;
+			lenb[1] = (uint8_t)(env.len >> 8);
+			lenb[2] = (uint8_t)(env.len >> 16);
+			lenb[3] = (uint8_t)(env.len >> 24);
+			if ((rc = buf_append(&body, lenb, 4)) != 0 ||
+			    (rc = buf_append(&body, env.data, env.len)) != 0)
+				break;
+		}
+		store_unlock(sy->s);
+		if (rc != 0) {
+			rk_whyf(why, rc, "cannot prepare outbox entries %"
+			    PRId64 "..%" PRId64 " for sending",
+			    ranges[j].first, ranges[j].last);
+			goto out;
+		}
+		if ((rc = http_call(sy, c, h, 1, "POST", "/v1/push", body.data,
+		    body.len, "application/octet-stream", SYNC_MAX_SMALL, &r,
+		    why)) != 0)
+			goto out;
+		if (r.status != 200) {
+			rc = http_status_error(&r, why);
+			goto out;
+		}
+		if ((answer = json_loadb((const char *)r.body.data, r.body.len,
+		    0, NULL)) == NULL) {
+			rc = rk_whyf(why, RK_EPROTO, "the hub's push answer is "
+			    "not JSON");
+			goto out;
+		}
+		if ((rc = sync_lock(sy, h, why)) != 0)
+			goto out;
+		rc = sync_push_results(store_db(sy->s), answer, &ref, &def,
+		    first_reason, sizeof(first_reason), why);
+		store_unlock(sy->s);
+		if (rc != 0)
+			goto out;
+		if ((ref > 0 || def > 0) && *refused == 0 && *deferred == 0)
+			snprintf(reason, reasonlen, "%s", first_reason);
+		*refused += ref;
+		*deferred += def;
+		for (; i < j; i++)
+			done += ranges[i].last - ranges[i].first + 1;
+		sync_set_phase(sy, "push", done, total);
+		json_decref(answer);
+		answer = NULL;
+		buf_release(&r.body);
+		body.len = 0;
+	}
+out:
+	json_decref(answer);
+	buf_release(&r.body);
+	buf_release(&body);
+	buf_release(&env);
+	free(ranges);
+	return rc;
+}
+
+/* --- one attempt: pull and snapshots ------------------------------------- */
+
+/* GET a pull or snapshot answer and verify it; *gone on 410. */
+static int
+sync_fetch(struct sync *sy, CURL *c, const struct hubcfg *h,
+    const char *path, struct pull_response *out, int *gone, long *status,
+    struct rk_why *why)
+{
+	struct http_resp r;
+	int rc;
+
+	*gone = 0;
+	*status = 0;
+	if ((rc = http_call(sy, c, h, 1, "GET", path, NULL, 0, NULL,
+	    SYNC_MAX_RESPONSE, &r, why)) != 0)
+		return rc;
+	*status = r.status;
+	if (r.status == 410) {
+		*gone = 1;
+		rc = 0;
+		goto out;
+	}
+	if (r.status != 200) {
+		rc = http_status_error(&r, why);
+		goto out;
+	}
+	memset(out, 0, sizeof(*out));
+	if ((rc = pull_decode(r.body.data, r.body.len, h->pk, out)) != 0) {
+		rc = rk_whyf(why, rc == RK_EAUTH ? RK_EAUTH : RK_EPROTO,
+		    rc == RK_EAUTH ? "the hub's answer fails its signature "
+		    "check (is this the hub the device enrolled with?)" :
+		    "the hub's answer is malformed");
+		goto out;
+	}
+out:
+	buf_release(&r.body);
+	return rc;
+}
+
+/* The room ids in ctl[key] into a NULL-terminated array (free() it). */
+static int
+ctl_rooms(json_t *ctl, const char *key, char ***out, size_t *n,
+    struct rk_why *why)
+{
+	json_t *a = json_object_get(ctl, key), *v;
+	char **list = NULL;
+	size_t i;
+
+	*out = NULL;
+	*n = 0;
+	if (a == NULL)
+		return 0;
+	if (!json_is_array(a))
+		return rk_whyf(why, RK_EPROTO, "the hub's %s list is malformed",
+		    key);
+	if ((list = calloc(json_array_size(a) + 1, sizeof(*list))) == NULL)
+		return RK_ENOMEM;
+	json_array_foreach(a, i, v) {
+		const char *s = json_string_value(v);
+
+		/* "" is the directory: it may be snapshotted, not purged. */
+		if (s == NULL || (s[0] == '\0' ? strcmp(key, "snapshot") != 0 :
+		    !id_valid_name(s))) {
+			free(list);
+			return rk_whyf(why, RK_EPROTO, "the hub named a bad "
+			    "room in %s", key);
+		}
+		list[i] = (char *)s;	/* borrowed from ctl */
+	}
+	*out = list;
+	*n = json_array_size(a);
+	return 0;
+}
+
+/* Fetches and applies the snapshot of one room ("" the directory).
+ * *gone_room: the hub will not give it (403/404). */
+static int
+sync_snapshot_room(struct sync *sy, CURL *c, const struct hubcfg *h,
+    const char *room, uint64_t *next_cursor, uint64_t *head, int *gone_room,
+    struct rk_why *why)
+{
+	struct pull_response snap;
+	struct sync_batch b;
+	char path[128];
+	long status;
+	int gone, rc;
+
+	*gone_room = 0;
+	memset(&snap, 0, sizeof(snap));
+	snprintf(path, sizeof(path), "/v1/snapshot?room=%s", room);
+	rc = sync_fetch(sy, c, h, path, &snap, &gone, &status, why);
+	if (rc != 0 && room[0] && (status == 403 || status == 404)) {
+		*gone_room = 1;
+		return rc;
+	}
+	if (rc == 0 && gone)
+		rc = rk_whyf(why, RK_EPROTO, "the hub answered 410 to a "
+		    "snapshot");
+	if (rc != 0)
+		return rc;
+	memset(&b, 0, sizeof(b));
+	b.snap_room = room;
+	b.snap = &snap;
+	if ((rc = sync_lock(sy, h, why)) == 0) {
+		rc = sync_apply_batch(store_db(sy->s), &b, why);
+		if (rc == 0)
+			sync_observe(sy, b.hlc_seen);
+		store_unlock(sy->s);
+	}
+	if (rc == 0) {
+		*next_cursor = snap.next_cursor;
+		*head = snap.head;
+		log_info("sync: snapshot of %s applied (%zu chunk(s), hub seq "
+		    "%" PRIu64 ")", room[0] ? room : "the directory",
+		    snap.count, snap.next_cursor);
+	}
+	pull_response_release(&snap);
+	return rc;
+}
+
+/*
+ * The directory and every room held here, from snapshots: after enrolment,
+ * or when the hub has compacted its log past the cursor (410).  A room the
+ * hub will not give any more is purged, unless it has unsent changes
+ * (a room created here and not yet pushed).
+ */
+static int
+sync_full_snapshot(struct sync *sy, CURL *c, const struct hubcfg *h,
+    struct rk_why *why)
+{
+	sqlite3_stmt *st = NULL;
+	char **rooms = NULL, **nr;
+	size_t n = 0, cap = 0, i;
+	uint64_t cur = 0, head = 0, mincur = UINT64_MAX, maxhead = 0;
+	int64_t pend = 0;
+	int rc, gone;
+
+	if ((rc = sync_lock(sy, h, why)) != 0)
+		return rc;
+	rc = db_prepare(store_db(sy->s), "SELECT room_id FROM rooms ORDER BY"
+	    " room_id", &st);
+	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		const char *r = (const char *)sqlite3_column_text(st, 0);
+
+		if (n == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nr = realloc(rooms, cap * sizeof(*rooms))) ==
+			    NULL) {
+				rc = RK_ENOMEM;
+				break;
+			}
+			rooms = nr;
+		}
+		if ((rooms[n] = strdup(r ? r : "")) == NULL)
+			rc = RK_ENOMEM;
+		else
+			n++;
+	}
+	sqlite3_finalize(st);
+	store_unlock(sy->s);
+	if (rc != 0)
+		goto out;
+	sync_set_phase(sy, "snapshot", 0, (int64_t)n + 1);
+	if ((rc = sync_snapshot_room(sy, c, h, "", &mincur, &maxhead, &gone,
+	    why)) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		sync_set_phase(sy, "snapshot", (int64_t)i + 1, (int64_t)n + 1);
+		rc = sync_snapshot_room(sy, c, h, rooms[i], &cur, &head, &gone,
+		    why);
+		if (rc != 0 && gone) {
+			const char *purge[1] = { rooms[i] };
+			struct sync_batch b;
+
+			if ((rc = sync_lock(sy, h, why)) != 0)
+				goto out;
+			rc = db_int(store_db(sy->s), "SELECT count(*) FROM"
+			    " local_outbox WHERE room_id = ?1 AND status ="
+			    " 'pending'", rooms[i], &pend);
+			if (rc == 0 && pend == 0) {
+				memset(&b, 0, sizeof(b));
+				b.purge = purge;
+				b.npurge = 1;
+				rc = sync_apply_batch(store_db(sy->s), &b, why);
+				log_warnx("sync: the hub no longer gives room "
+				    "%s: its rows were removed here", rooms[i]);
+			}
+			store_unlock(sy->s);
+			if (rc != 0)
+				goto out;
+			continue;
+		}
+		if (rc != 0)
+			goto out;
+		mincur = cur < mincur ? cur : mincur;
+		maxhead = head > maxhead ? head : maxhead;
+	}
+	if ((rc = sync_lock(sy, h, why)) != 0)
+		goto out;
+	if ((rc = db_exec(store_db(sy->s), "BEGIN IMMEDIATE")) == 0 &&
+	    (rc = meta_set_i64(store_db(sy->s), META_CURSOR,
+	    (int64_t)mincur)) == 0 &&
+	    (rc = meta_set_i64(store_db(sy->s), META_HEAD,
+	    (int64_t)maxhead)) == 0 &&
+	    (rc = meta_set_text(store_db(sy->s), META_FULL, NULL)) == 0)
+		rc = db_exec(store_db(sy->s), "COMMIT");
+	if (rc != 0) {
+		db_rollback(store_db(sy->s));
+		rk_whyf(why, rc, "cannot save the sync cursor");
+	}
+	store_unlock(sy->s);
+out:
+	for (i = 0; i < n; i++)
+		free(rooms[i]);
+	free(rooms);
+	return rc;
+}
+
+static int
+sync_pull(struct sync *sy, CURL *c, const struct hubcfg *h, int full,
+    struct rk_why *why)
+{
+	struct pull_response pr;
+	json_t *ctl = NULL;
+	char **snaps = NULL, **purge = NULL, path[96];
+	size_t nsnap = 0, npurge = 0, i;
+	int64_t cur = 0, start = -1, gone_count = 0;
+	uint64_t ncur, nhead;
+	long status;
+	int gone, rc = 0, snapgone;
+
+	memset(&pr, 0, sizeof(pr));
+	if (full && (rc = sync_full_snapshot(sy, c, h, why)) != 0)
+		return rc;
+	for (;;) {
+		if ((rc = sync_lock(sy, h, why)) != 0)
+			break;
+		rc = meta_get_i64(store_db(sy->s), META_CURSOR, &cur);
+		store_unlock(sy->s);
+		if (rc != 0)
+			break;
+		if (start < 0)
+			start = cur;
+		snprintf(path, sizeof(path), "/v1/pull?after=%" PRId64
+		    "&limit=%d", cur, SYNC_PULL_LIMIT);
+		if ((rc = sync_fetch(sy, c, h, path, &pr, &gone, &status,
+		    why)) != 0)
+			break;
+		if (gone) {
+			/* The log was compacted past the cursor. */
+			if (++gone_count > 2) {
+				rc = rk_whyf(why, RK_EPROTO, "the hub keeps "
+				    "answering that the cursor is too old");
+				break;
+			}
+			log_info("sync: the hub's log starts after cursor %"
+			    PRId64 ": taking snapshots", cur);
+			if ((rc = sync_lock(sy, h, why)) != 0)
+				break;
+			rc = meta_set_i64(store_db(sy->s), META_FULL, 1);
+			store_unlock(sy->s);
+			if (rc != 0 || (rc = sync_full_snapshot(sy, c, h,
+			    why)) != 0)
+				break;
+			continue;
+		}
+		if (pr.next_cursor < (uint64_t)cur || pr.head < pr.next_cursor) {
+			rc = rk_whyf(why, RK_EPROTO, "the hub's pull answer "
+			    "goes backwards (cursor %" PRId64 " -> %" PRIu64
+			    ", head %" PRIu64 ")", cur, pr.next_cursor,
+			    pr.head);
+			break;
+		}
+		sync_set_phase(sy, "pull", (int64_t)pr.next_cursor - start,
+		    (int64_t)pr.head - start);
+		if ((ctl = json_loads(pr.ctl_json ? pr.ctl_json : "{}", 0,
+		    NULL)) == NULL) {
+			rc = rk_whyf(why, RK_EPROTO, "the hub's pull control is "
+			    "not JSON");
+			break;
+		}
+		if ((rc = ctl_rooms(ctl, "snapshot", &snaps, &nsnap, why)) !=
+		    0 || (rc = ctl_rooms(ctl, "purge", &purge, &npurge, why)) !=
+		    0)
+			break;
+		/* Rooms joined: their snapshot before following them. */
+		for (i = 0; i < nsnap && rc == 0; i++) {
+			sync_set_phase(sy, "snapshot", (int64_t)i,
+			    (int64_t)nsnap);
+			rc = sync_snapshot_room(sy, c, h, snaps[i], &ncur,
+			    &nhead, &snapgone, why);
+		}
+		if (rc != 0)
+			break;
+		sync_set_phase(sy, "pull", (int64_t)pr.next_cursor - start,
+		    (int64_t)pr.head - start);
+		{
+			struct sync_batch b;
+
+			memset(&b, 0, sizeof(b));
+			b.purge = (const char *const *)purge;
+			b.npurge = npurge;
+			b.pull = &pr;
+			b.set_cursor = 1;
+			b.cursor = pr.next_cursor;
+			b.head = pr.head;
+			if ((rc = sync_lock(sy, h, why)) != 0)
+				break;
+			rc = sync_apply_batch(store_db(sy->s), &b, why);
+			if (rc == 0)
+				sync_observe(sy, b.hlc_seen);
+			store_unlock(sy->s);
+			if (rc != 0)
+				break;
+		}
+		for (i = 0; i < npurge; i++)
+			log_info("sync: removed from room %s: its rows were "
+			    "deleted here", purge[i]);
+		ncur = pr.next_cursor;
+		nhead = pr.head;
+		/* Done at the head, or when the hub has nothing more. */
+		if (ncur >= nhead || (ncur == (uint64_t)cur && pr.count == 0))
+			break;
+		free(snaps);
+		free(purge);
+		snaps = purge = NULL;
+		json_decref(ctl);
+		ctl = NULL;
+		pull_response_release(&pr);
+		memset(&pr, 0, sizeof(pr));
+	}
+	free(snaps);
+	free(purge);
+	json_decref(ctl);
+	pull_response_release(&pr);
+	return rc;
+}
+
+/* --- one attempt: room hashes --------------------------------------------- */
+
+/* In step at the head: tell the hub each quiet room's hash.  Failures here
+ * are logged, never fatal to the sync. */
+static void
+sync_report_hashes(struct sync *sy, CURL *c, const struct hubcfg *h)
+{
+	sqlite3_stmt *st = NULL;
+	struct rk_why why = { "" };
+	json_t *req = NULL, *rooms = NULL, *ans = NULL, *v;
+	int64_t cur = 0, head = 0;
+	char hex[ROOMHASH_HEX_LEN + 1];
+	size_t i;
+	int rc;
+
+	if (sync_lock(sy, h, &why) != 0)
+		return;
+	if ((rooms = json_object()) == NULL ||
+	    meta_get_i64(store_db(sy->s), META_CURSOR, &cur) != 0 ||
+	    meta_get_i64(store_db(sy->s), META_HEAD, &head) != 0 ||
+	    cur != head)
+		goto unlock;
+	/* Rooms with changes still on top differ from the hub by design;
+	 * the directory ("") is only ever the hub's. */
+	if (db_prepare(store_db(sy->s), "SELECT '' UNION ALL SELECT room_id"
+	    " FROM (SELECT room_id FROM rooms WHERE room_id NOT IN (SELECT"
+	    " room_id FROM local_outbox WHERE status = 'pending') ORDER BY"
+	    " room_id)", &st) != 0)
+		goto unlock;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *r = (const char *)sqlite3_column_text(st, 0);
+
+		if (r == NULL || roomhash_compute(store_db(sy->s), r, hex) != 0)
+			continue;
+		if (json_object_set_new(rooms, r, json_string(hex)) != 0)
+			break;
+	}
+unlock:
+	sqlite3_finalize(st);
+	store_unlock(sy->s);
+	if (rooms == NULL || json_object_size(rooms) == 0)
+		goto out;
+	if ((req = json_pack("{s:I, s:O}", "cursor", (json_int_t)cur,
+	    "rooms", rooms)) == NULL)
+		goto out;
+	if ((rc = http_json(sy, c, h, 1, "POST", "/v1/hashes", req, &ans,
+	    &why)) != 0) {
+		log_warnx("sync: reporting room hashes: %s", why.text);
+		goto out;
+	}
+	json_array_foreach(json_object_get(ans, "mismatched"), i, v)
+		log_warnx("sync: room %s differs from the hub's at hub seq %"
+		    PRId64 "; the hub will ask for a resync",
+		    json_string_value(v) ? json_string_value(v) : "?", cur);
+out:
+	json_decref(ans);
+	json_decref(req);
+	json_decref(rooms);
+}
+
+/* --- one attempt ------------------------------------------------------------ */
+
+static int
+sync_once(struct sync *sy, CURL *c, struct rk_why *why)
+{
+	struct hubcfg h;
+	int64_t refused = 0, deferred = 0, full = 0;
+	char reason[256] = "", msg[512] = "";
+	int rc;
+
+	memset(&h, 0, sizeof(h));
+	pthread_mutex_lock(&sy->mu);
+	snprintf(h.url, sizeof(h.url), "%s", sy->hub_url);
+	memcpy(h.pk, sy->hub_pk, sizeof(h.pk));
+	h.gen = sy->gen;
+	rc = sy->have_hub_pk && h.url[0] ? 0 : RK_EINVAL;
+	pthread_mutex_unlock(&sy->mu);
+	if (rc != 0)
+		return rk_whyf(why, rc, "this device is not enrolled");
+	if ((rc = sync_lock(sy, &h, why)) != 0)
+		return rc;
+	rc = meta_get_text(store_db(sy->s), META_HUB_PIN, h.pin, sizeof(h.pin));
+	if (rc == 0)
+		rc = meta_get_i64(store_db(sy->s), META_FULL, &full);
+	store_unlock(sy->s);
+	if (rc != 0)
+		return rk_whyf(why, rc, "cannot read the sync settings");
+
+	if ((rc = sync_push(sy, c, &h, &refused, &deferred, reason,
+	    sizeof(reason), why)) != 0)
+		goto out;
+	sync_set_phase(sy, "pull", 0, 0);
+	if ((rc = sync_pull(sy, c, &h, full != 0, why)) != 0)
+		goto out;
+	sync_report_hashes(sy, c, &h);
+	if (refused > 0)
+		snprintf(msg, sizeof(msg), "%" PRId64 " change%s refused by "
+		    "the hub: %s", refused, refused == 1 ? "" : "s", reason);
+	else if (deferred > 0)
+		snprintf(msg, sizeof(msg), "%" PRId64 " change%s not accepted "
+		    "by the hub yet (will retry): %s", deferred,
+		    deferred == 1 ? "" : "s", reason);
+out:
+	if (rc == RK_EBUSY)	/* stopped, or re-enrolled: nothing to record */
+		return rc;
+	store_lock(sy->s);
+	pthread_mutex_lock(&sy->mu);
+	if (sy->gen != h.gen) {
+		pthread_mutex_unlock(&sy->mu);
+		store_unlock(sy->s);
+		return RK_EBUSY;
+	}
+	pthread_mutex_unlock(&sy->mu);
+	if (rc == 0)
+		(void)meta_set_i64(store_db(sy->s), META_LAST_SYNC,
+		    rk_now_ms(sy->clock));
+	/* A refusal is news even though the sync itself went through. */
+	(void)meta_set_text(store_db(sy->s), META_LAST_ERROR, rc != 0 ?
+	    (why->text[0] ? why->text : rk_strerror(rc)) :
+	    msg[0] ? msg : NULL);
+	if (refused > 0)
+		(void)meta_set_text(store_db(sy->s), META_LAST_REFUSAL, msg);
+	sync_refresh_locked(sy);
+	store_unlock(sy->s);
+	return rc;
+}
+
+/* --- the background thread ------------------------------------------------- */
+
+static void
+sync_wait_until(struct sync *sy, int64_t mono_deadline)
+{
+	struct timespec ts;
+	int64_t d = mono_deadline;
+
+	ts.tv_sec = (time_t)(d / 1000);
+	ts.tv_nsec = (long)(d % 1000) * 1000000L;
+	pthread_cond_timedwait(&sy->cv, &sy->mu, &ts);
+}
+
+static void *
+sync_main(void *arg)
+{
+	struct sync *sy = arg;
+	struct rk_why why;
+	CURL *c;
+	int64_t next_due = mono_ms(), now, wait;
+	uint32_t rnd;
+	int rc;
+
+	if ((c = curl_easy_init()) == NULL) {
+		log_warnx("sync: libcurl cannot start: background sync is off");
+		return NULL;
+	}
+	pthread_mutex_lock(&sy->mu);
+	for (;;) {
+		while (!sy->stop) {
+			now = mono_ms();
+			if (sy->requested || now >= next_due ||
+			    (sy->kicked && now >= sy->backoff_until))
+				break;
+			wait = next_due;
+			if (sy->kicked && sy->backoff_until < wait)
+				wait = sy->backoff_until;
+			sync_wait_until(sy, wait);
+		}
+		if (sy->stop)
+			break;
+		sy->requested = sy->kicked = 0;
+		sy->running = 1;
+		sy->attempt++;
+		pthread_mutex_unlock(&sy->mu);
+
+		why.text[0] = '\0';
+		rc = sync_once(sy, c, &why);
+		if (rc != 0 && rc != RK_EBUSY)
+			log_warnx("sync: %s", why.text[0] ? why.text :
+			    rk_strerror(rc));
+		rk_random(sy->clock, &rnd, sizeof(rnd));
+
+		pthread_mutex_lock(&sy->mu);
+		sy->running = 0;
+		sy->phase = "idle";
+		sy->done = sy->total = sy->bytes = sy->bytes_total = 0;
+		sy->finished = sy->attempt;
+		sy->ok = rc == 0;
+		now = mono_ms();
+		if (rc == 0) {
+			sy->failures = 0;
+			sy->backoff_until = 0;
+			next_due = now + sy->interval_ms;
+		} else if (rc == RK_EBUSY) {
+			next_due = now;	/* re-enrolled: go again at once */
+		} else {
+			if (sy->failures < 64)
+				sy->failures++;
+			sy->backoff_until = now + sync_backoff_ms(sy->failures,
+			    rnd);
+			next_due = sy->backoff_until;
+		}
+	}
+	pthread_mutex_unlock(&sy->mu);
+	curl_easy_cleanup(c);
+	return NULL;
+}
+
+/* Starts the thread if it is not running (mu not held). */
+static int
+sync_thread_start(struct sync *sy)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&sy->mu);
+	if (!sy->thread_started &&
+	    (err = pthread_create(&sy->thread, NULL, sync_main, sy)) == 0)
+		sy->thread_started = 1;
+	pthread_mutex_unlock(&sy->mu);
+	if (err != 0) {
+		log_warnx("sync: cannot start the sync thread: %s",
+		    strerror(err));
+		return RK_ENOMEM;
+	}
+	return 0;
+}
+
+/* --- public entry points ----------------------------------------------------- */
+
+int
+sync_start(struct store *s, const struct keys *k, const char *dir,
+    struct rk_conf *conf, const struct rk_clock *clock, struct sync **out)
+{
+	struct sync *sy = NULL;
+	struct rk_why why = { "" };
+	pthread_condattr_t ca;
+	int rc;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		log_warnx("sync: libcurl cannot start");
+		return RK_ENOMEM;
+	}
+	if ((sy = calloc(1, sizeof(*sy))) == NULL ||
+	    (sy->dir = strdup(dir)) == NULL) {
+		free(sy);
+		curl_global_cleanup();
+		return RK_ENOMEM;
+	}
+	sy->s = s;
+	sy->k = k;
+	sy->conf = conf;
+	sy->clock = clock;
+	sy->is_hub = strcmp(conf->role, "hub") == 0;
+	sy->phase = "idle";
+	sy->interval_ms = SYNC_INTERVAL_MS;
+	snprintf(sy->device_id, sizeof(sy->device_id), "%s", conf->device_id);
+	snprintf(sy->hub_url, sizeof(sy->hub_url), "%s", conf->hub_url);
+	pthread_mutex_init(&sy->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&sy->cv, &ca);
+	pthread_condattr_destroy(&ca);
+
+	store_lock(s);
+	sy->have_hub_pk = meta_hub_pk(store_db(s), sy->hub_pk) == 0;
+	sync_refresh_locked(sy);
+	store_unlock(s);
+
+	if (!sy->is_hub && sy->hub_url[0] && sy->have_hub_pk &&
+	    sync_check_url(sy->hub_url, &why) != 0) {
+		/* A hand-edited renkei.conf gets the same rule as enrol. */
+		log_warnx("sync: renkei.conf [hub] url %s: %s; not syncing",
+		    sy->hub_url, why.text);
+		snprintf(sy->last_error, sizeof(sy->last_error), "%s",
+		    why.text);
+		sy->have_hub_pk = 0;
+	}
+	if (!sy->is_hub && sy->hub_url[0] && sy->have_hub_pk) {
+		sy->requested = 1;
+		if ((rc = sync_thread_start(sy)) != 0) {
+			sync_stop(sy);
+			return rc;
+		}
+	}
+	*out = sy;	/* the caller's: sync_stop */
+	return 0;
+}
+
+void
+sync_stop(struct sync *sy)
+{
+	if (sy == NULL)
+		return;
+	pthread_mutex_lock(&sy->mu);
+	sy->stop = 1;
+	pthread_cond_broadcast(&sy->cv);
+	pthread_mutex_unlock(&sy->mu);
+	if (sy->thread_started)	/* only this thread starts it now */
+		pthread_join(sy->thread, NULL);
+	pthread_cond_destroy(&sy->cv);
+	pthread_mutex_destroy(&sy->mu);
+	free(sy->dir);
+	free(sy);
+	curl_global_cleanup();
+}
+
+void
+sync_kick(struct sync *sy)
+{
+	if (sy == NULL)
+		return;
+	pthread_mutex_lock(&sy->mu);
+	sy->kicked = 1;
+	pthread_cond_signal(&sy->cv);
+	pthread_mutex_unlock(&sy->mu);
+}
+
+void
+sync_set_interval(struct sync *sy, int64_t ms)
+{
+	if (sy == NULL)
+		return;
+	pthread_mutex_lock(&sy->mu);
+	sy->interval_ms = ms < 1000 ? 1000 : ms;
+	pthread_cond_signal(&sy->cv);
+	pthread_mutex_unlock(&sy->mu);
+}
+
+uint64_t
+sync_request(struct sync *sy)
+{
+	uint64_t ticket = 0;
+
+	if (sy == NULL)
+		return 0;
+	pthread_mutex_lock(&sy->mu);
+	if (sy->thread_started) {
+		sy->requested = 1;
+		/* A sync running now began before this request. */
+		ticket = sy->attempt + 1;
+		pthread_cond_signal(&sy->cv);
+	}
+	pthread_mutex_unlock(&sy->mu);
+	return ticket;
+}
+
+int
+sync_progress(struct sync *sy, json_t *into)
+{
+	json_t *o;
+
+	pthread_mutex_lock(&sy->mu);
+	o = json_pack("{s:b, s:b, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:b,"
+	    " s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:I, s:b}",
+	    "enrolled", sy->have_hub_pk && sy->hub_url[0],
+	    "running", sy->running,
+	    "phase", sy->phase,
+	    "done", (json_int_t)sy->done,
+	    "total", (json_int_t)sy->total,
+	    "bytes", (json_int_t)sy->bytes,
+	    "bytes_total", (json_int_t)sy->bytes_total,
+	    "attempt", (json_int_t)sy->attempt,
+	    "finished", (json_int_t)sy->finished,
+	    "ok", sy->ok,
+	    "last_sync", sy->last_sync ? json_integer(sy->last_sync) :
+	    json_null(),
+	    "last_error", sy->last_error[0] ? json_string(sy->last_error) :
+	    json_null(),
+	    "last_refusal", sy->last_refusal[0] ?
+	    json_string(sy->last_refusal) : json_null(),
+	    "hub", sy->hub_url[0] ? json_string(sy->hub_url) : json_null(),
+	    "cursor", (json_int_t)sy->cursor,
+	    "head", (json_int_t)sy->head,
+	    "pending", (json_int_t)sy->pending,
+	    "refused", (json_int_t)sy->refused,
+	    "in_step", sy->in_step);
+	pthread_mutex_unlock(&sy->mu);
+	if (o == NULL || json_object_set_new(into, "sync", o) != 0)
+		return RK_ENOMEM;
+	return 0;
+}
+
+int
+sync_room_hash(struct store *s, const char *room, json_t **out,
+    struct rk_why *why)
+{
+	sqlite3 *db = store_db(s);
+	char hex[ROOMHASH_HEX_LEN + 1];
+	int64_t n = 0, pend = 0;
+	json_t *o;
+	int rc;
+
+	if (room[0] != '\0' && !id_valid_name(room))
+		return rk_whyf(why, RK_EINVAL, "room: '%s' is not a room id",
+		    room);
+	if (room[0] != '\0' && ((rc = db_int(db, "SELECT count(*) FROM rooms"
+	    " WHERE room_id = ?1", room, &n)) != 0 || n == 0))
+		return rk_whyf(why, rc ? rc : RK_ENOTFOUND, rc ? "cannot read "
+		    "the replica" : "no room %s on this replica", room);
+	if ((rc = db_int(db, "SELECT count(*) FROM local_outbox WHERE room_id"
+	    " = ?1 AND status = 'pending'", room, &pend)) != 0 ||
+	    (rc = roomhash_compute(db, room, hex)) != 0)
+		return rk_whyf(why, rc, "cannot read the replica");
+	if ((o = json_pack("{s:s, s:s, s:I}", "room", room, "hash", hex,
+	    "pending", (json_int_t)pend)) == NULL)
+		return RK_ENOMEM;
+	*out = o;	/* the caller's: json_decref */
+	return 0;
+}
+
+/* --- enrolment ------------------------------------------------------------- */
+
+static int
+enroll_code_ok(const char *code)
+{
+	size_t n = strlen(code), i;
+
+	if (n == 0 || n > SYNC_CODE_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)code[i] <= 0x20 ||
+		    (unsigned char)code[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
+int
+sync_enroll(struct sync *sy, const char *code, const char *hub_url,
+    json_t **out, struct rk_why *why)
+{
+	sqlite3 *db = store_db(sy->s);
+	struct hubcfg h;
+	CURL *c = NULL;
+	json_t *req = NULL, *ans = NULL, *res = NULL;
+	struct buf msg = BUF_INIT;
+	uint8_t sig[64], hub_pk[32];
+	char sig_hex[129], spk_hex[65], bpk_hex[65], warn[512] = "";
+	const char *staff, *agency, *hub_id, *pk_hex;
+	size_t pkn = 0;
+	int64_t pend = 0;
+	int rc;
+
+	if (sy->is_hub)
+		return rk_whyf(why, RK_EINVAL, "a hub does not enrol with "
+		    "another hub");
+	if (code == NULL || !enroll_code_ok(code))
+		return rk_whyf(why, RK_EINVAL, "code: expected the one-time "
+		    "code printed by 'renkei enroll-code'");
+	if ((rc = sync_check_url(hub_url, why)) != 0)
+		return rc;
+	memset(&h, 0, sizeof(h));
+	snprintf(h.url, sizeof(h.url), "%s", hub_url);
+	h.timeout_s = SYNC_ENROLL_TIMEOUT_S;
+	if ((rc = meta_get_text(db, META_HUB_PIN, h.pin, sizeof(h.pin))) != 0)
+		return rk_whyf(why, rc, "cannot read the replica");
+
+	/* The proof that the enrolling device holds its signing key. */
+	if ((rc = buf_appendf(&msg, "%s%s\n%s", WIRE_SIG_ENROLL, code,
+	    sy->device_id)) != 0)
+		goto out;
+	crypto_sign_detached(sig, NULL, msg.data, msg.len, sy->k->sign_sk);
+	sodium_bin2hex(sig_hex, sizeof(sig_hex), sig, sizeof(sig));
+	sodium_bin2hex(spk_hex, sizeof(spk_hex), sy->k->sign_pk, 32);
+	sodium_bin2hex(bpk_hex, sizeof(bpk_hex), sy->k->box_pk, 32);
+	if ((req = json_pack("{s:s, s:s, s:s, s:s, s:s}", "code", code,
+	    "device_id", sy->device_id, "sign_pk", spk_hex, "box_pk", bpk_hex,
+	    "proof", sig_hex)) == NULL || (c = curl_easy_init()) == NULL) {
+		rc = RK_ENOMEM;
+		goto out;
+	}
+	/* The caller holds the store lock; this touches no database. */
+	if ((rc = http_json(sy, c, &h, 0, "POST", "/v1/enroll", req, &ans,
+	    why)) != 0)
+		goto out;
+	staff = json_string_value(json_object_get(ans, "staff"));
+	agency = json_string_value(json_object_get(ans, "agency"));
+	hub_id = json_string_value(json_object_get(ans, "hub_id"));
+	pk_hex = json_string_value(json_object_get(ans, "hub_sign_pk"));
+	if (staff == NULL || !id_valid_name(staff) ||
+	    strlen(staff) >= sizeof(sy->conf->staff) || hub_id == NULL ||
+	    hub_id[0] == '\0' || pk_hex == NULL || strlen(pk_hex) != 64 ||
+	    sodium_hex2bin(hub_pk, sizeof(hub_pk), pk_hex, 64, NULL, &pkn,
+	    NULL) != 0 || pkn != 32) {
+		rc = rk_whyf(why, RK_EPROTO, "the hub's enrolment answer is "
+		    "malformed");
+		goto out;
+	}
+
+	/* Changes written as another staff member will be refused. */
+	if ((rc = db_int(db, "SELECT count(*) FROM local_outbox WHERE status"
+	    " = 'pending'", NULL, &pend)) != 0)
+		goto dberr;
+	if (sy->conf->staff[0] && strcmp(sy->conf->staff, staff) != 0 &&
+	    pend > 0)
+		snprintf(warn, sizeof(warn), "%" PRId64 " unsent change%s "
+		    "written as %s will be refused by the hub now that this "
+		    "device belongs to %s; they stay readable in the outbox",
+		    pend, pend == 1 ? "" : "s", sy->conf->staff, staff);
+
+	/* A new hub (or a new enrolment) starts from snapshots. */
+	if ((rc = db_exec(db, "BEGIN IMMEDIATE")) != 0 ||
+	    (rc = meta_set_text(db, META_HUB_PK, pk_hex)) != 0 ||
+	    (rc = meta_set_text(db, META_HUB_ID, hub_id)) != 0 ||
+	    (rc = meta_set_i64(db, META_CURSOR, 0)) != 0 ||
+	    (rc = meta_set_i64(db, META_HEAD, 0)) != 0 ||
+	    (rc = meta_set_i64(db, META_FULL, 1)) != 0 ||
+	    (rc = meta_set_text(db, META_LAST_ERROR, warn[0] ? warn : NULL)) !=
+	    0 || (rc = db_exec(db, "COMMIT")) != 0) {
+		db_rollback(db);
+		goto dberr;
+	}
+	snprintf(sy->conf->hub_url, sizeof(sy->conf->hub_url), "%s", hub_url);
+	snprintf(sy->conf->staff, sizeof(sy->conf->staff), "%s", staff);
+	if ((rc = conf_save(sy->dir, sy->conf)) != 0) {
+		rk_whyf(why, rc, "enrolled, but renkei.conf cannot be saved: "
+		    "%s", rk_strerror(rc));
+		goto out;
+	}
+	log_info("enrolled at %s (hub %s) as %s", hub_url, hub_id, staff);
+
+	pthread_mutex_lock(&sy->mu);
+	snprintf(sy->hub_url, sizeof(sy->hub_url), "%s", hub_url);
+	memcpy(sy->hub_pk, hub_pk, sizeof(hub_pk));
+	sy->have_hub_pk = 1;
+	sy->gen++;
+	sy->failures = 0;
+	sy->backoff_until = 0;
+	sy->requested = 1;
+	pthread_cond_signal(&sy->cv);
+	pthread_mutex_unlock(&sy->mu);
+	sync_refresh_locked(sy);
+	if ((rc = sync_thread_start(sy)) != 0) {
+		rk_whyf(why, rc, "enrolled, but the sync thread cannot start");
+		goto out;
+	}
+	if ((res = json_pack("{s:s, s:o, s:s, s:s, s:o}", "staff", staff,
+	    "agency", agency ? json_string(agency) : json_null(),
+	    "hub_id", hub_id, "hub", hub_url,
+	    "warning", warn[0] ? json_string(warn) : json_null())) == NULL) {
+		rc = RK_ENOMEM;
+		goto out;
+	}
+	*out = res;	/* the caller's: json_decref */
+	rc = 0;
+	goto out;
+dberr:
+	rk_whyf(why, rc, "enrolled at the hub, but the replica cannot record "
+	    "it: %s", sqlite3_errmsg(db));
+out:
+	if (c != NULL)
+		curl_easy_cleanup(c);
+	if (msg.data != NULL)	/* it holds the one-time code */
+		sodium_memzero(msg.data, msg.len);
+	buf_release(&msg);
+	json_decref(req);
+	json_decref(ans);
+	return rc;
+}

@@ -1,0 +1,21 @@
+#!/bin/sh
+# Installs the Debian packages renkei needs to build and test, if missing.
+# Runs apt-get only when something is absent (needs root then).
+set -eu
+pkgs="build-essential cmake pkg-config libsqlite3-dev libcurl4-openssl-dev
+libzstd-dev libsodium-dev libmicrohttpd-dev libjansson-dev libinih-dev
+libcmocka-dev sqlite3 zstd curl procps"
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing"
+if [ "$(id -u)" -ne 0 ]; then
+	SUDO=sudo
+else
+	SUDO=
+fi
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing

@@ -1,0 +1,47 @@
+#!/bin/sh
+# run.sh - runs every benchmark (tests/bench/bench_*.c, built into
+# BUILD_DIR/tests) with the workload dir and prints their figures.
+# Benchmarks never judge a time; this fails only if one of them fails.
+#
+# usage: tests/bench/run.sh BUILD_DIR [args passed to every benchmark]
+# The workload dir is $RK_BENCH_DATA, else ../shared/bench beside the repo.
+set -eu
+
+if [ $# -lt 1 ]; then
+	echo "usage: $0 BUILD_DIR [benchmark args]" >&2
+	exit 2
+fi
+build=$1
+shift
+here=$(cd "$(dirname "$0")" && pwd)
+data=${RK_BENCH_DATA:-$here/../../../shared/bench}
+if [ ! -d "$data" ]; then
+	echo "$0: no workload dir $data (set RK_BENCH_DATA)" >&2
+	exit 2
+fi
+data=$(cd "$data" && pwd)
+
+status=0
+found=0
+for src in "$here"/bench_*.c; do
+	[ -e "$src" ] || continue
+	name=$(basename "$src" .c)
+	bin=$build/tests/$name
+	if [ ! -x "$bin" ]; then
+		echo "$0: $bin is not built (cmake --build $build)" >&2
+		status=1
+		continue
+	fi
+	found=$((found + 1))
+	echo "== $name"
+	if ! "$bin" "$@" "$data"; then
+		echo "$0: $name failed" >&2
+		status=1
+	fi
+	echo
+done
+if [ "$found" -eq 0 ] && [ "$status" -eq 0 ]; then
+	echo "$0: no benchmarks found in $here" >&2
+	status=1
+fi
+exit $status
