@@ -166,7 +166,7 @@ admin_list_text(const char *const *list, char *out, size_t outlen)
 static int
 admin_check(struct rec_ctx *c, json_t *in, struct rk_why *why)
 {
-	if (c->role == NULL || strcmp(c->role, "hub") != 0)
+	if (!c->is_hub && (c->role == NULL || strcmp(c->role, "hub") != 0))
 		return rk_whyf(why, RK_EDENIED, "only a hub keeps the directory: "
 		    "run this against the hub's data dir");
 	if (in != NULL && !json_is_object(in))

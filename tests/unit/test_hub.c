@@ -632,6 +632,7 @@ setup(void **state)
 	f->admin.store = f->hs;
 	f->admin.staff = "operator";
 	f->admin.role = "hub";
+	f->admin.is_hub = 1;
 	f->admin.device_id = HUB_ID;
 	f->admin.hub_url = "";
 
@@ -1938,6 +1939,69 @@ http_req(unsigned port, const char *fmt, ...)
 	return status;
 }
 
+/* Sends bytes and half-closes: for garbage that may never end a request. */
+static void
+http_fire(unsigned port, const void *req, size_t reqlen)
+{
+	struct sockaddr_in a;
+	struct timeval tv = { 5, 0 };
+	char sink[4096];
+	int fd;
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	(void)send(fd, req, reqlen, MSG_NOSIGNAL);
+	shutdown(fd, SHUT_WR);
+	while (recv(fd, sink, sizeof(sink), 0) > 0)
+		;
+	close(fd);
+}
+
+static void
+http_fuzz(struct fx *f, unsigned port, int rounds)
+{
+	static const char *const starts[] = { "POST /v1/push", "GET /v1/pull",
+	    "POST /v1/enroll", "POST /v1/hashes", "GET /v1/snapshot",
+	    "GET /v1/pull?after=18446744073709551615&limit=0",
+	    "GET /v1/snapshot?room=%ff%00", "DELETE /v1/push", "GET /" };
+	static const char *const hdrs[] = { "Renkei-Device", "Renkei-Time",
+	    "Renkei-Nonce", "Renkei-Signature", "Content-Length",
+	    "Transfer-Encoding" };
+	char req[8192];
+	uint8_t rnd[2048];
+	int i, k;
+	size_t n, j;
+
+	for (i = 0; i < rounds; i++) {
+		rk_random(&f->clk.clock, rnd, sizeof(rnd));
+		if (rnd[0] % 4 == 0) {		/* bytes */
+			http_fire(port, rnd + 2, 1 + rnd[1] % 512);
+			continue;
+		}
+		n = (size_t)snprintf(req, sizeof(req), "%s HTTP/1.1\r\nHost: "
+		    "x\r\n", starts[rnd[1] % (sizeof(starts) /
+		    sizeof(starts[0]))]);
+		for (k = 0; k < rnd[2] % 6; k++) {
+			n += (size_t)snprintf(req + n, sizeof(req) - n,
+			    "%s: ", hdrs[rnd[3 + k] % 6]);
+			for (j = 0; j < rnd[10 + k] % 140; j++)
+				req[n++] = (char)(0x21 + rnd[20 + j] % 94);
+			n += (size_t)snprintf(req + n, sizeof(req) - n,
+			    "\r\n");
+		}
+		n += (size_t)snprintf(req + n, sizeof(req) - n, "\r\n");
+		memcpy(req + n, rnd + 300, rnd[4] * 4u);
+		n += rnd[4] * 4u;
+		http_fire(port, req, n);
+	}
+}
+
 static void
 test_http(void **state)
 {
@@ -1948,7 +2012,7 @@ test_http(void **state)
 	struct timespec t0, t1;
 	char body[4096], req[4096], code[32];
 	unsigned port;
-	int status, n;
+	int status, n, slow[4];
 	json_t *eb;
 	char *ebs;
 	static char resp[1 << 20];
@@ -1976,6 +2040,28 @@ test_http(void **state)
 	http_req(port, "\x01\x02garbage\r\n\r\n");
 	http_req(port, "POST /v1/enroll HTTP/1.1\r\nHost: x\r\n"
 	    "Content-Length: 5\r\nConnection: close\r\n\r\n{{{{{");
+
+	http_fuzz(f, port, 300);
+	assert_int_equal(http_req(port, "GET /v1/pull HTTP/1.1\r\nHost: x\r\n"
+	    "Connection: close\r\n\r\n"), 401);
+
+	/* Clients that stall mid-upload hold no server thread. */
+	for (n = 0; n < 4; n++) {
+		static const char part[] = "POST /v1/push HTTP/1.1\r\nHost: x"
+		    "\r\nContent-Length: 100000\r\n\r\nRKE1 and then nothing";
+		struct sockaddr_in a;
+
+		memset(&a, 0, sizeof(a));
+		a.sin_family = AF_INET;
+		a.sin_port = htons((uint16_t)port);
+		inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+		slow[n] = socket(AF_INET, SOCK_STREAM, 0);
+		assert_int_equal(connect(slow[n], (struct sockaddr *)&a,
+		    sizeof(a)), 0);
+		assert_int_equal(send(slow[n], part, sizeof(part) - 1,
+		    MSG_NOSIGNAL), (ssize_t)sizeof(part) - 1);
+	}
+	usleep(100 * 1000);
 
 	/* A signed pull, as a device sends it. */
 	assert_int_equal(reqsig_sign("devA", f->a.k.sign_sk, "GET",
@@ -2059,6 +2145,9 @@ test_http(void **state)
 	    "Host: x\r\nConnection: close\r\nRenkei-Device: %s\r\n"
 	    "Renkei-Time: %s\r\nRenkei-Nonce: %s\r\nRenkei-Signature: %s\r\n"
 	    "\r\n", hd.device, hd.time, hd.nonce, hd.signature), 403);
+
+	for (n = 0; n < 4; n++)
+		close(slow[n]);
 
 	/* Stopping with a refused enrolment still waiting. */
 	{
