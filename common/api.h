@@ -47,7 +47,8 @@
  *            rows in key order), "cursor": hub seq this replica is at}
  *
  * Sync (device):
- *   POST /v1/enroll  {"code", "hub": url}
+ *   POST /v1/enroll  {"code", "hub": url, optional "pin": "sha256//BASE64"
+ *                     (the hub certificate's public key, pinned)}
  *        -> {"staff", "hub", "hub_id", "note": text or null}
  *   POST /v1/sync    -> 202 {"started": true}  (starts or joins a sync)
  *   GET  /v1/sync    -> {"sync": {"running", "phase", "done", "total",

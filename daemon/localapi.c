@@ -288,12 +288,14 @@ r_enroll(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
 {
 	json_t *code = json_object_get(in, "code");
 	json_t *hub = json_object_get(in, "hub");
+	json_t *pin = json_object_get(in, "pin");
 
-	if (!json_is_string(code) || !json_is_string(hub))
-		return rk_whyf(why, RK_EINVAL,
-		    "body: {\"code\": ..., \"hub\": url} required");
+	if (!json_is_string(code) || !json_is_string(hub) ||
+	    (pin != NULL && !json_is_string(pin) && !json_is_null(pin)))
+		return rk_whyf(why, RK_EINVAL, "body: {\"code\": ..., \"hub\": "
+		    "url, optional \"pin\": \"sha256//...\"} required");
 	return sync_enroll(c->sync, json_string_value(code),
-	    json_string_value(hub), out, why);
+	    json_string_value(hub), json_string_value(pin), out, why);
 }
 
 static int

@@ -49,6 +49,7 @@
  */
 #include "daemon/sync.h"
 
+#include <ctype.h>
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <inttypes.h>
@@ -2499,9 +2500,24 @@ enroll_code_ok(const char *code)
 	return 1;
 }
 
+/* A pin is libcurl's "sha256//BASE64" form (';'-separated for several
+ * keys), the hash of the hub certificate's public key. */
+static int
+pin_ok(const char *pin)
+{
+	size_t i, n = strlen(pin);
+
+	if (n < 8 || n >= 512 || strncmp(pin, "sha256//", 8) != 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)pin[i]) && !strchr("+/=;", pin[i]))
+			return 0;
+	return 1;
+}
+
 int
 sync_enroll(struct sync *sy, const char *code, const char *hub_url,
-    json_t **out, struct rk_why *why)
+    const char *pin, json_t **out, struct rk_why *why)
 {
 	sqlite3 *db = store_db(sy->s);
 	struct hubcfg h;
@@ -2526,8 +2542,15 @@ sync_enroll(struct sync *sy, const char *code, const char *hub_url,
 	memset(&h, 0, sizeof(h));
 	snprintf(h.url, sizeof(h.url), "%s", hub_url);
 	h.timeout_s = SYNC_ENROLL_TIMEOUT_S;
-	if ((rc = meta_get_text(db, META_HUB_PIN, h.pin, sizeof(h.pin))) != 0)
+	if (pin != NULL && pin[0] != '\0') {
+		if (!pin_ok(pin) || strlen(pin) >= sizeof(h.pin))
+			return rk_whyf(why, RK_EINVAL, "pin: expected "
+			    "sha256//BASE64 of the hub's public key");
+		snprintf(h.pin, sizeof(h.pin), "%s", pin);
+	} else if ((rc = meta_get_text(db, META_HUB_PIN, h.pin,
+	    sizeof(h.pin))) != 0) {
 		return rk_whyf(why, rc, "cannot read the replica");
+	}
 
 	/* The proof that the enrolling device holds its signing key. */
 	if ((rc = buf_appendf(&msg, "%s%s\n%s", WIRE_SIG_ENROLL, code,
@@ -2576,6 +2599,8 @@ sync_enroll(struct sync *sy, const char *code, const char *hub_url,
 	if ((rc = db_exec(db, "BEGIN IMMEDIATE")) != 0 ||
 	    (rc = meta_set_text(db, META_HUB_PK, pk_hex)) != 0 ||
 	    (rc = meta_set_text(db, META_HUB_ID, hub_id)) != 0 ||
+	    (rc = meta_set_text(db, META_HUB_PIN, h.pin[0] ? h.pin : NULL)) !=
+	    0 ||
 	    (rc = meta_set_i64(db, META_CURSOR, 0)) != 0 ||
 	    (rc = meta_set_i64(db, META_HEAD, 0)) != 0 ||
 	    (rc = meta_set_i64(db, META_FULL, 1)) != 0 ||

@@ -91,7 +91,9 @@ int sync_progress(struct sync *sy, json_t *into) RK_MUST_CHECK;
 
 /*
  * Enrols this device at hub_url with a one-time code (wire.h, POST
- * /v1/enroll).  Called from the local API thread, which holds the store
+ * /v1/enroll).  pin (NULL or "") is an optional libcurl public-key pin
+ * ("sha256//BASE64") for the hub's TLS certificate, kept for every later
+ * request.  Called from the local API thread, which holds the store
  * lock: the HTTP call does not touch the database, the results are written
  * after it.  Validates the URL (https, or http to a loopback address
  * only), saves the hub's key and id in the replica and hub_url and staff
@@ -105,7 +107,7 @@ int sync_progress(struct sync *sy, json_t *into) RK_MUST_CHECK;
  * RK_EDENIED / RK_EAUTH (the hub refused: why has its words), RK_EPROTO.
  */
 int sync_enroll(struct sync *sy, const char *code, const char *hub_url,
-    json_t **out, struct rk_why *why) RK_MUST_CHECK;
+    const char *pin, json_t **out, struct rk_why *why) RK_MUST_CHECK;
 
 /*
  * The content hash of room ("" the directory) as {"room": R, "hash": hex,

@@ -1176,13 +1176,17 @@ test_engine_not_enrolled(void **state)
 	json_decref(o);
 
 	store_lock(f->s);
-	assert_int_equal(sync_enroll(sy, "CODE-1", "http://hub.example/",
+	assert_int_equal(sync_enroll(sy, "CODE-1", "http://hub.example/", NULL,
 	    &out, &why), RK_EINVAL);
 	assert_string_equal(why.text, "plain http only to loopback: use https");
-	assert_int_equal(sync_enroll(sy, "two words", "https://hub.example/",
+	assert_int_equal(sync_enroll(sy, "two words", "https://hub.example/", NULL,
 	    &out, &why), RK_EINVAL);
+	/* A pin must be libcurl's sha256//BASE64 form. */
+	assert_int_equal(sync_enroll(sy, "CODE-1", "https://hub.example/",
+	    "md5//abc", &out, &why), RK_EINVAL);
+	assert_non_null(strstr(why.text, "pin"));
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/", closed_port());
-	assert_int_equal(sync_enroll(sy, "CODE-1", url, &out, &why),
+	assert_int_equal(sync_enroll(sy, "CODE-1", url, NULL, &out, &why),
 	    RK_EUNAVAIL);
 	assert_string_equal(why.text, "hub unreachable (connection refused)");
 	store_unlock(f->s);
@@ -1214,7 +1218,7 @@ test_engine_on_a_hub(void **state)
 	crypto_sign_keypair(k.sign_pk, k.sign_sk);
 	assert_int_equal(sync_start(f->s, &k, f->dir, &conf, NULL, &sy), 0);
 	store_lock(f->s);
-	assert_int_equal(sync_enroll(sy, "CODE", "https://other.example/",
+	assert_int_equal(sync_enroll(sy, "CODE", "https://other.example/", NULL,
 	    &out, &why), RK_EINVAL);
 	store_unlock(f->s);
 	assert_int_equal(sync_request(sy), 0);
@@ -1678,7 +1682,7 @@ test_end_to_end_with_fake_hub(void **state)
 
 	/* A wrong code: the hub's words come back. */
 	store_lock(f->s);
-	rc = sync_enroll(sy, "BAD-CODE", url, &out, &why);
+	rc = sync_enroll(sy, "BAD-CODE", url, NULL, &out, &why);
 	store_unlock(f->s);
 	if (rc != RK_EDENIED)
 		fail_msg("bad code: %d %s", rc, why.text);
@@ -1687,7 +1691,7 @@ test_end_to_end_with_fake_hub(void **state)
 	assert_string_equal(conf.hub_url, "");
 
 	store_lock(f->s);
-	rc = sync_enroll(sy, "GOOD-CODE", url, &out, &why);
+	rc = sync_enroll(sy, "GOOD-CODE", url, NULL, &out, &why);
 	store_unlock(f->s);
 	if (rc != 0)
 		fail_msg("sync_enroll: %d %s", rc, why.text);
