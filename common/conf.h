@@ -23,6 +23,7 @@
 #define RK_DB_FILE "replica.db"
 #define RK_SOCK_FILE "renkeid.sock"
 #define RK_LOCK_FILE "renkeid.lock"
+#define RK_CREATED_FILE "replica.created"	/* the replica was made once */
 
 struct rk_conf {
 	char role[16];

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/conf.h"
@@ -105,10 +106,11 @@ main(int argc, char **argv)
 	struct hubhttp *hh = NULL;
 	struct rec_ctx ctx;
 	struct store_opts so;
-	char path[4096], sock[4096], vfsname[64];
+	char path[4096], sock[4096], marker[4096], vfsname[64];
 	char *pass = NULL;
 	size_t passlen = 0;
 	int ch, rc, lockfd = -1, check_only = 0, verbose = 0, sig, status = 1;
+	int created;
 	sigset_t sigs;
 
 	while ((ch = getopt_long(argc, argv, "d:l:p:nvh", longopts, NULL)) != -1) {
@@ -127,6 +129,9 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_init("renkeid", verbose);
+	/* Everything renkeid creates (replica, WAL, lock, socket) is the
+	 * owner's alone. */
+	umask(077);
 	if (sodium_init() < 0) {
 		log_warnx("libsodium cannot start");
 		return 1;
@@ -179,8 +184,19 @@ main(int argc, char **argv)
 		log_warnx("cannot set up the encrypted store");
 		goto out;
 	}
-	if (fs_path(path, sizeof(path), dir, RK_DB_FILE) != 0)
+	if (fs_path(path, sizeof(path), dir, RK_DB_FILE) != 0 ||
+	    fs_path(marker, sizeof(marker), dir, RK_CREATED_FILE) != 0)
 		goto out;
+	/* A replica that vanished must not be silently remade: its outbox
+	 * numbering would start again at 1 and the hub, which drops what it
+	 * has seen by (device, seq), would discard the new writes. */
+	created = access(marker, F_OK) == 0;
+	if (created && access(path, F_OK) != 0) {
+		log_warnx("%s is missing, but this data dir had a replica: "
+		    "restore it from a backup, or initialise a new data dir "
+		    "and enrol it again", path);
+		goto out;
+	}
 	memset(&so, 0, sizeof(so));
 	so.path = path;
 	so.vfs = vfsname;
@@ -188,6 +204,10 @@ main(int argc, char **argv)
 	so.is_hub = strcmp(conf.role, "hub") == 0;
 	if (store_open(&so, &store, &why) != 0) {
 		log_warnx("%s", why.text[0] ? why.text : "cannot open the replica");
+		goto out;
+	}
+	if (!created && fs_write_atomic(marker, "1\n", 2, 0600) != 0) {
+		log_warnx("cannot record the new replica in %s", marker);
 		goto out;
 	}
 	memset(&ctx, 0, sizeof(ctx));

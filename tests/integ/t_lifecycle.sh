@@ -128,3 +128,15 @@ unset "RK_PID[$D]"
 assert_eq 0 "$RK_EXIT" "renkeid exits 0 on SIGINT"
 assert_eq "absent" "$([ -e "$D/renkeid.sock" ] && echo present || echo absent)" \
     "renkeid.sock removed after SIGINT"
+
+# The replica's files are the owner's alone.
+mode=$(stat -c %a "$D/replica.db")
+assert_eq 600 "$mode" "replica.db is mode 600"
+
+# A replica that vanished is not silently remade: its outbox numbering would
+# restart and the hub would drop the new writes as already seen.
+rm -f "$D/replica.db" "$D/replica.db-wal"
+run "$RENKEID" --dir "$D" --passphrase-file "${RK_PASSFILE[$D]}"
+assert_refused "renkeid with its replica.db deleted" "missing" "backup"
+assert_eq "absent" "$([ -e "$D/replica.db" ] && echo present || echo absent)" \
+    "no new replica.db was made"
