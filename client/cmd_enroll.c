@@ -13,10 +13,11 @@
 
 #include "client/cli.h"
 
-enum { ENROLL_HUB = 1 };
+enum { ENROLL_HUB = 1, ENROLL_PIN };
 
 static const struct cli_opt enroll_opts[] = {
 	{ "hub", 1, ENROLL_HUB },
+	{ "pin", 1, ENROLL_PIN },
 	CLI_OPT_END,
 };
 
@@ -41,7 +42,7 @@ cmd_enroll(int argc, char **argv, struct cli *cli)
 {
 	struct cli_args a;
 	json_t *req = NULL, *resp = NULL;
-	const char *val, *code = NULL, *hub = NULL, *s;
+	const char *val, *code = NULL, *hub = NULL, *pin = NULL, *s;
 	int id, rc;
 
 	cli_args_init(&a, argc, argv, 1);
@@ -49,6 +50,8 @@ cmd_enroll(int argc, char **argv, struct cli *cli)
 	    id != CLI_END) {
 		if (id == ENROLL_HUB)
 			hub = val;
+		else if (id == ENROLL_PIN)
+			pin = val;
 		else if (code == NULL)
 			code = val;
 		else {
@@ -80,6 +83,8 @@ cmd_enroll(int argc, char **argv, struct cli *cli)
 	}
 	if ((rc = cli_set_str(cli, req, "code", code, "CODE")) != 0 ||
 	    (rc = cli_set_str(cli, req, "hub", hub, "--hub")) != 0 ||
+	    (pin != NULL &&
+	    (rc = cli_set_str(cli, req, "pin", pin, "--pin")) != 0) ||
 	    (rc = cli_call(cli, "POST", "/v1/enroll", req, &resp)) != 0)
 		goto out;
 	if (cli->json)

@@ -4,6 +4,7 @@
  * renkei.conf.  Works without renkeid (nothing runs for D yet).  It either
  * makes all of that or, on failure, removes what it made.
  */
+#include <errno.h>
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
@@ -292,6 +293,13 @@ cmd_init(int argc, char **argv, struct cli *cli)
 		goto out;
 	}
 	made_dir = !dir_existed;
+	/* A data dir holds patient data: the owner's alone, even when the
+	 * directory was there before. */
+	if (dir_existed && chmod(dir, 0700) == -1) {
+		rc = rk_whyf(&cli->why, RK_EIO, "cannot make %s private: %s",
+		    dir, strerror(errno));
+		goto out;
+	}
 
 	snprintf(conf.role, sizeof(conf.role), "%s", role);
 	id_new(NULL, conf.device_id);

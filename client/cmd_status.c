@@ -12,7 +12,7 @@
 static void
 status_line(const char *label, const char *value)
 {
-	printf("%-11s ", label);
+	printf("%-12s ", label);
 	cli_put_text(stdout, value, NULL);
 	putchar('\n');
 }
@@ -65,11 +65,15 @@ status_print(const json_t *st)
 	} else
 		status_line("last sync", "never");
 	status_count(st, "conflicts", "conflicts");
-	/* Changes the hub refused (a rule, a suspended member): a daemon
-	 * that does not count them yet sends no "refused". */
+	/* Changes the hub refused (a rule, a suspended member), which never
+	 * reach the others: a daemon that does not count them sends no
+	 * "refused". */
 	if (cli_jnum(st, "refused", &d)) {
 		snprintf(when, sizeof(when), "%.0f", d);
 		status_line("refused", when);
+		if (d > 0 && (s = cli_jstr(st, "last_refusal")) != NULL &&
+		    s[0] != '\0')
+			status_line("last refusal", s);
 	}
 	if ((s = cli_jstr(st, "last_error")) != NULL && s[0] != '\0')
 		status_line("last error", s);

@@ -302,11 +302,31 @@ out:
 	return rc;
 }
 
+/*
+ * The hub's reason for the last refusal, without renkeid's own "N
+ * change(s) refused by the hub: " in front (the count is said here);
+ * NULL if renkeid gives none.
+ */
+static const char *
+sync_refusal(const json_t *st)
+{
+	static const char mid[] = " refused by the hub: ";
+	const char *s = cli_jstr(sync_obj(st), "last_refusal"), *p;
+
+	if (s == NULL || s[0] == '\0')
+		return NULL;
+	p = s + strspn(s, "0123456789");
+	if (p > s && (strncmp(p, " change", 7) == 0) &&
+	    (p = strstr(p, mid)) != NULL && p[sizeof(mid) - 1] != '\0')
+		return p + sizeof(mid) - 1;
+	return s;
+}
+
 /* 0 if st says in step, else the reason. */
 static int
 sync_verdict(struct cli *cli, const json_t *st, double refused_before)
 {
-	const char *err = sync_error(st);
+	const char *err = sync_error(st), *why = sync_refusal(st);
 	double pending = sync_count(st, "pending");
 	double refused = sync_count(st, "refused");
 
@@ -314,7 +334,8 @@ sync_verdict(struct cli *cli, const json_t *st, double refused_before)
 		return rk_whyf(&cli->why, RK_EDENIED, "%.0f change%s refused "
 		    "by the hub: %s", refused - refused_before,
 		    refused - refused_before == 1 ? " was" : "s were",
-		    err != NULL ? err : "see 'renkei status'");
+		    why != NULL ? why : err != NULL ? err :
+		    "see 'renkei status'");
 	if (err != NULL)
 		return rk_whyf(&cli->why, RK_EUNAVAIL, "sync failed: %s",
 		    err);
@@ -326,6 +347,30 @@ sync_verdict(struct cli *cli, const json_t *st, double refused_before)
 		return rk_whyf(&cli->why, RK_EUNAVAIL, "not in step: the "
 		    "hub's changes are not all pulled yet");
 	return 0;
+}
+
+/*
+ * In step, but the hub refused changes before this run (renkeid syncs by
+ * itself right after each write, so that is where most refusals happen):
+ * a reminder on standard error, as they never reach the others.
+ */
+static void
+sync_note_refused(const json_t *st)
+{
+	const char *why = sync_refusal(st);
+	double refused = sync_count(st, "refused");
+
+	if (refused <= 0)
+		return;
+	fflush(stdout);
+	fprintf(stderr, "renkei: note: %.0f change%s refused by the hub "
+	    "earlier", refused, refused == 1 ? " was" : "s were");
+	if (why != NULL) {
+		fputs(" (last: ", stderr);
+		cli_put_text(stderr, why, NULL);
+		fputc(')', stderr);
+	}
+	fputs("; see 'renkei status'\n", stderr);
 }
 
 int
@@ -390,6 +435,8 @@ cmd_sync(int argc, char **argv, struct cli *cli)
 		cli_put_text(stdout, hub != NULL ? hub : "the hub", NULL);
 		putchar('\n');
 	}
+	if (!p.quiet)
+		sync_note_refused(st);
 out:
 	json_decref(st);
 	json_decref(first);

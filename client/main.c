@@ -48,8 +48,8 @@ main_more_sync(FILE *f)
 	fputs("\nExit status 0 when every change written here is acknowledged "
 	    "and the hub's\nchanges are pulled (in step); else 1 with the "
 	    "reason.  --timeout (default\n120) bounds the wait; the sync goes "
-	    "on in renkeid.  --quiet shows no progress\nand no success line.\n",
-	    f);
+	    "on in renkeid.  --quiet shows no progress\nand no success line "
+	    "(nor the note about changes refused before this run).\n", f);
 }
 
 const struct cmd cli_commands[] = {
@@ -251,6 +251,9 @@ main(int argc, char **argv)
 	int id, rc, i, curl_up = 0;
 
 	memset(&cli, 0, sizeof(cli));
+	/* One write per line, so reasons from concurrent renkei processes
+	 * sharing a log never interleave mid-character. */
+	setvbuf(stderr, NULL, _IOLBF, BUFSIZ);
 	log_init("renkei", 0);
 
 	/* Global options stop at the command's name. */
