@@ -65,23 +65,6 @@ localapi_send_json(struct MHD_Connection *conn, int status, json_t *o)
 	return localapi_send(conn, status, "application/json", s, strlen(s));
 }
 
-static enum MHD_Result
-localapi_send_error(struct MHD_Connection *conn, int err,
-    const struct rk_why *why)
-{
-	json_t *o;
-	enum MHD_Result ret;
-
-	o = json_pack("{s:s, s:s}", "error",
-	    why && why->text[0] ? why->text : rk_strerror(err), "code",
-	    api_code_name(err));
-	if (o == NULL)
-		return MHD_NO;
-	ret = localapi_send_json(conn, rk_err_http_status(err), o);
-	json_decref(o);
-	return ret;
-}
-
 /*
  * Splits "/v1/rooms/ROOM/what" into its segments; returns how many there
  * are after /v1 (0 for a path outside /v1, -1 for one too long).
@@ -366,34 +349,47 @@ localapi_is_write(const struct route *r)
 	    r->fn == r_post || r->fn == r_visit || r->fn == r_card_patch);
 }
 
-static enum MHD_Result
-localapi_dispatch(struct localapi *la, struct MHD_Connection *conn,
-    const char *method, const char *url, struct localapi_req *req)
+static int
+localapi_answer_json(struct localapi_answer *ans, int status, json_t *o)
 {
-	struct rec_ctx *c = la->ctx;
+	char *text = json_dumps(o, JSON_COMPACT);
+
+	if (text == NULL)
+		return RK_ENOMEM;
+	ans->status = status;
+	ans->content_type = "application/json";
+	ans->data = (uint8_t *)text;
+	ans->len = strlen(text);
+	return 0;
+}
+
+int
+localapi_call(struct rec_ctx *c, const char *method, const char *url,
+    const char *limit, const uint8_t *body, size_t len,
+    struct localapi_answer *ans)
+{
 	struct rk_why why = { "" };
 	char seg1[32], id[80], what[32];	/* ids are at most 64 */
 	const struct route *r;
-	json_t *in = NULL, *out = NULL;
+	json_t *in = NULL, *out = NULL, *err;
 	json_error_t jerr;
 	int n, rc = RK_ENOTFOUND;
-	enum MHD_Result ret;
 
+	memset(ans, 0, sizeof(*ans));
 	n = localapi_split(url, seg1, sizeof(seg1), id, sizeof(id), what,
 	    sizeof(what));
 	if (n == 3 && !strcmp(seg1, "rooms") && !strcmp(what, "card.html") &&
 	    !strcmp(method, "GET")) {
 		struct buf html = BUF_INIT;
-		size_t len;
-		uint8_t *p;
 
 		if ((rc = rec_card_html(c, id, &html, &why)) != 0) {
 			buf_release(&html);
 			goto out;
 		}
-		p = buf_detach(&html, &len);
-		return localapi_send(conn, 200, "text/html; charset=utf-8", p,
-		    len);
+		ans->status = 200;
+		ans->content_type = "text/html; charset=utf-8";
+		ans->data = buf_detach(&html, &ans->len);
+		return 0;
 	}
 	for (r = localapi_routes; r->method != NULL; r++) {
 		if (strcmp(r->method, method) != 0 || strcmp(r->seg1, seg1))
@@ -416,22 +412,18 @@ localapi_dispatch(struct localapi *la, struct MHD_Connection *conn,
 		    "devices", method, url);
 		goto out;
 	}
-	if (req->body.len > 0) {
-		in = json_loadb((const char *)req->body.data, req->body.len,
-		    JSON_REJECT_DUPLICATES, &jerr);
+	if (len > 0) {
+		in = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES,
+		    &jerr);
 		if (in == NULL) {
 			rc = rk_whyf(&why, RK_EINVAL, "body: not JSON (%s)",
 			    jerr.text);
 			goto out;
 		}
-	}
-	if (!strcmp(method, "GET")) {
+	} else if (limit != NULL) {
 		/* The only query argument so far: ?limit=N for timelines. */
-		const char *lim = MHD_lookup_connection_value(conn,
-		    MHD_GET_ARGUMENT_KIND, "limit");
-
-		if (lim != NULL && (in = json_pack("{s:I}", "limit",
-		    (json_int_t)atoi(lim))) == NULL) {
+		if ((in = json_pack("{s:I}", "limit",
+		    (json_int_t)atoi(limit))) == NULL) {
 			rc = RK_ENOMEM;
 			goto out;
 		}
@@ -441,16 +433,40 @@ localapi_dispatch(struct localapi *la, struct MHD_Connection *conn,
 		sync_kick(c->sync);
 out:
 	json_decref(in);
-	if (rc != 0) {
-		if (rc != RK_EINVAL && rc != RK_ENOTFOUND && rc != RK_EDENIED &&
-		    rc != RK_EEXIST)
-			log_warnx("%s %s: %s", method, url,
-			    why.text[0] ? why.text : rk_strerror(rc));
-		return localapi_send_error(conn, rc, &why);
+	if (rc == 0) {
+		rc = localapi_answer_json(ans, r->status, out);
+		json_decref(out);
+		return rc;
 	}
-	ret = localapi_send_json(conn, r->status, out);
-	json_decref(out);
-	return ret;
+	if (rc != RK_EINVAL && rc != RK_ENOTFOUND && rc != RK_EDENIED &&
+	    rc != RK_EEXIST)
+		log_warnx("%s %s: %s", method, url,
+		    why.text[0] ? why.text : rk_strerror(rc));
+	err = json_pack("{s:s, s:s}", "error",
+	    why.text[0] ? why.text : rk_strerror(rc), "code",
+	    api_code_name(rc));
+	if (err == NULL)
+		return RK_ENOMEM;
+	rc = localapi_answer_json(ans, rk_err_http_status(rc), err);
+	json_decref(err);
+	return rc;
+}
+
+static enum MHD_Result
+localapi_dispatch(struct localapi *la, struct MHD_Connection *conn,
+    const char *method, const char *url, struct localapi_req *req)
+{
+	struct localapi_answer ans;
+	const char *limit = NULL;
+
+	if (!strcmp(method, "GET"))
+		limit = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+		    "limit");
+	if (localapi_call(la->ctx, method, url, limit, req->body.data,
+	    req->body.len, &ans) != 0)
+		return MHD_NO;
+	return localapi_send(conn, ans.status, ans.content_type, ans.data,
+	    ans.len);
 }
 
 static enum MHD_Result

@@ -9,7 +9,29 @@
 #include "common/err.h"
 #include "daemon/records.h"
 
+#include <stddef.h>
+#include <stdint.h>
+
 struct localapi;
+
+/* One answer of the local API; data is malloc'd (the caller frees it). */
+struct localapi_answer {
+	int status;
+	const char *content_type;	/* static */
+	uint8_t *data;
+	size_t len;
+};
+
+/*
+ * Runs one local API call -- routing, JSON in and out, errors as
+ * {"error", "code"} -- with no transport: the Unix socket server and the
+ * field UI's server both call it, holding the store lock.  limit is the
+ * ?limit= query argument of a GET, or NULL.  Fails only for lack of memory
+ * (every refusal is an answer).
+ */
+int localapi_call(struct rec_ctx *c, const char *method, const char *url,
+    const char *limit, const uint8_t *body, size_t len,
+    struct localapi_answer *ans) RK_MUST_CHECK;
 
 /* Listens on sock_path (replacing a stale socket file; mode 0600) and
  * starts serving ctx.  ctx must outlive the server. */

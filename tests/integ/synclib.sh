@@ -18,11 +18,15 @@
 #                              match the extended regexp RE, one a line,
 #                              sorted (LC_ALL=C)
 #   sk_hash DIR ROOM           the room's content hash
-#   sk_device_id DIR, sk_status_str DIR KEY, sk_status_num DIR KEY
+#   sk_device_id DIR, sk_status_str DIR KEY, sk_status_num DIR KEY,
+#   sk_status_has DIR TEXT, sk_wait SECONDS CMD...
 #   sk_check_replicas ROOM RE EXPECTED_FILE DIR...
 #                              every replica has each line of the file
 #                              exactly once, nothing else matching RE,
 #                              equal hashes, pending 0
+#   sk_http CURL-ARGS...       a raw request to the hub with curl:
+#                              SK_HTTP_CODE, SK_HTTP_BODY
+#   sk_assert_http CODE WHAT   ... answered CODE with a JSON error body
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 export LC_ALL=C		# sort, comm and grep agree; texts are bytes
@@ -85,12 +89,13 @@ sk_restart() {
 	fi
 }
 
-# sk_hub_start HUB: starts the hub on a loopback port from a random range,
-# trying others while the port is taken.  Uses RANDOM (seeded or not).
+# sk_hub_start HUB: starts the hub on a loopback port from 20000-59999,
+# trying others while the port is taken.  The ports come from /dev/urandom,
+# not RANDOM: a seeded test replays the same choices whatever port it got.
 sk_hub_start() {
 	local h=$1 try port
 	for try in $(seq 1 20); do
-		port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		port=$((20000 + $(od -An -N4 -tu4 /dev/urandom | tr -d ' ') % 40000))
 		if sk_start "$h" --listen "127.0.0.1:$port"; then
 			SK_PORT=$port
 			SK_URL="http://127.0.0.1:$port"
@@ -241,4 +246,45 @@ sk_check_replicas() {
 		assert_eq 0 "$(sk_status_num "$d" pending)" \
 		    "$(basename "$d"): pending 0"
 	done
+}
+
+# sk_wait SECONDS CMD...: runs CMD (e.g. sk_status_has DEV TEXT) every
+# 50 ms until it succeeds or SECONDS pass; 0 if it succeeded.
+sk_wait() {
+	local n=$(($1 * 20))
+	shift
+	while [ "$n" -gt 0 ]; do
+		"$@" && return 0
+		sleep 0.05
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# sk_status_has DIR TEXT: 'status --json' of DIR contains TEXT.
+sk_status_has() {
+	"$RENKEI" --dir "$1" status --json 2>/dev/null | grep -qF -- "$2"
+}
+
+# sk_http ARGS...: curl ARGS (a URL among them) against the hub; sets
+# SK_HTTP_CODE (000 when no HTTP answer) and SK_HTTP_BODY (first 4 KiB).
+sk_http() {
+	SK_HTTP_CODE=$(curl -s -o "$RK_TMP/.http" -w '%{http_code}' \
+	    --max-time 30 "$@" 2>/dev/null)
+	[ -n "$SK_HTTP_CODE" ] || SK_HTTP_CODE=000
+	SK_HTTP_BODY=$(head -c 4096 "$RK_TMP/.http" 2>/dev/null)
+}
+
+# sk_assert_http CODE WHAT: the last sk_http answered CODE with a JSON
+# error body {"error": "...", "code": "..."} (wire.h).
+sk_assert_http() {
+	local err code
+	err=$(printf '%s' "$SK_HTTP_BODY" | json_str error)
+	code=$(printf '%s' "$SK_HTTP_BODY" | json_str code)
+	if [ "$SK_HTTP_CODE" = "$1" ] && [ -n "$err" ] && [ -n "$code" ]; then
+		pass "$2: $1 ($code: $err)"
+	else
+		check_fail "$2: HTTP $SK_HTTP_CODE, want $1 with a JSON" \
+		    "error; body: $(printf '%s' "$SK_HTTP_BODY" | head -c 300)"
+	fi
 }
