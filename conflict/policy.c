@@ -1,8 +1,9 @@
 /*
  * policy.c - the sync scope and conflict policy of every synced table.
  * Tables not listed here (local_*) are never captured or shipped.  The
- * column-level rules (which columns are clinical and need review) belong to
- * the conflict module; this table is the per-table default.
+ * column-level rules (which columns are clinical and need review) are in
+ * conflict/columns.c, applied by conflict/merge.c; this table is the
+ * per-table default.
  */
 #include "conflict/policy.h"
 
