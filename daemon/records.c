@@ -441,7 +441,7 @@ rec_room_create(struct rec_ctx *c, json_t *in, json_t **out,
 	if ((rc = rec_check_doctor_rule(db, all, why)) != 0)
 		goto out;
 
-	if ((rc = store_tx_begin(c->store, room, &tx)) != 0) {
+	if ((rc = store_tx_begin_append(c->store, room, &tx)) != 0) {
 		rk_whyf(why, rc, "cannot start a write");
 		goto out;
 	}
@@ -559,7 +559,7 @@ rec_post_add(struct rec_ctx *c, const char *room, json_t *in, json_t **out,
 		return rc;
 	if ((rc = rec_room_access(c, room, 1, why)) != 0)
 		return rc;
-	if ((rc = store_tx_begin(c->store, room, &tx)) != 0)
+	if ((rc = store_tx_begin_append(c->store, room, &tx)) != 0)
 		return rk_whyf(why, rc, "cannot start a write");
 	id_new(store_clock(c->store), id);
 	if ((rc = rec_prepare(db, "INSERT INTO posts (room_id, id, author, "
@@ -632,7 +632,7 @@ rec_visit_add(struct rec_ctx *c, const char *room, json_t *in, json_t **out,
 		    "visit: record at least one vital sign or a note");
 	if ((rc = rec_room_access(c, room, 1, why)) != 0)
 		return rc;
-	if ((rc = store_tx_begin(c->store, room, &tx)) != 0)
+	if ((rc = store_tx_begin_append(c->store, room, &tx)) != 0)
 		return rk_whyf(why, rc, "cannot start a write");
 	at = store_tx_now_ms(tx);
 	if ((jat = json_object_get(in, "visited_at")) != NULL &&

@@ -12,14 +12,23 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/buf.h"
 #include "common/hlc.h"
 #include "common/log.h"
 #include "conflict/policy.h"
 #include "daemon/vfs.h"
 #include "schema/schema.h"
+
+/* The shape of a synced table, for append capture's table headers. */
+struct store_table {
+	char name[64];
+	int ncol;
+	uint8_t pk[64];		/* as PRAGMA table_info's pk column */
+};
 
 struct store {
 	pthread_mutex_t lock;		/* held by whoever uses db */
@@ -32,16 +41,25 @@ struct store {
 	sqlite3_stmt *st_outbox;	/* device: INSERT INTO local_outbox */
 	sqlite3_stmt *st_hublog;	/* hub: INSERT INTO local_hub_log */
 	sqlite3_stmt *st_begin;		/* BEGIN IMMEDIATE */
+	struct store_table tables[24];	/* synced tables (policy_tables) */
+	int ntables;
 	sqlite3_stmt *st_commit;	/* COMMIT */
 	sqlite3_stmt *st_hlc;		/* persist the clock */
 };
 
 struct store_tx {
 	struct store *s;
-	sqlite3_session *sess;
+	sqlite3_session *sess;		/* NULL for an append capture */
 	char room_id[65];
 	uint64_t hlc;
 	int64_t now_ms;
+	/* Append capture (store_tx_begin_append): the changeset built by
+	 * our own pre-update hook, and the table its last header named. */
+	int append;
+	struct buf cap;
+	const struct store_table *cap_table;
+	int cap_err;			/* 0, or the rk_err that stopped it */
+	char cap_bad[96];		/* what a non-insert touched */
 };
 
 static int store_save_hlc(struct store *s, struct rk_why *why);
@@ -105,6 +123,41 @@ store_load_hlc(struct store *s)
 	return rc;
 }
 
+/* Reads the shape of every synced table once, for append capture. */
+static int
+store_load_tables(struct store *s)
+{
+	const struct table_policy *p;
+	sqlite3_stmt *st = NULL;
+	int rc = 0;
+
+	for (p = policy_tables; p->table != NULL; p++) {
+		struct store_table *t;
+
+		if (s->ntables == (int)(sizeof(s->tables) / sizeof(s->tables[0])))
+			return RK_EINVAL;
+		t = &s->tables[s->ntables];
+		snprintf(t->name, sizeof(t->name), "%s", p->table);
+		t->ncol = 0;
+		if (sqlite3_prepare_v2(s->db, "SELECT pk FROM pragma_table_info(?1)"
+		    " ORDER BY cid", -1, &st, NULL) != SQLITE_OK)
+			return store_sqlite_err(s->db);
+		sqlite3_bind_text(st, 1, p->table, -1, SQLITE_STATIC);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			if (t->ncol == (int)sizeof(t->pk)) {
+				sqlite3_finalize(st);
+				return RK_EINVAL;
+			}
+			t->pk[t->ncol++] = (uint8_t)sqlite3_column_int(st, 0);
+		}
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE || t->ncol == 0)
+			return RK_EDB;
+		s->ntables++;
+	}
+	return 0;
+}
+
 int
 store_open(const struct store_opts *o, struct store **out,
     struct rk_why *why)
@@ -155,6 +208,10 @@ store_open(const struct store_opts *o, struct store **out,
 	if ((rc = store_exec(s->db, "PRAGMA journal_mode = WAL")) != 0) {
 		rk_whyf(why, rc, "cannot use %s: %s", o->path,
 		    sqlite3_errmsg(s->db));
+		goto out;
+	}
+	if ((rc = store_load_tables(s)) != 0) {
+		rk_whyf(why, rc, "cannot read the schema of %s", o->path);
 		goto out;
 	}
 	if ((rc = store_load_hlc(s)) != 0) {
@@ -278,6 +335,178 @@ store_tx_begin(struct store *s, const char *room_id, struct store_tx **out)
 		free(tx);
 		return RK_EDB;
 	}
+	tx->now_ms = rk_now_ms(s->clock);
+	tx->hlc = hlc_now(&s->hlc, tx->now_ms);
+	s->open_tx = tx;
+	*out = tx;
+	return 0;
+}
+
+/*
+ * Append capture.  A write that only inserts rows (a post, a visit, a new
+ * room) does not need a session: the pre-update hook hands us each new row
+ * and we write it in the changeset format store_check_rows documents --
+ * a table header when the table changes, then op SQLITE_INSERT, indirect
+ * 0, and the row's values.  This skips what a session costs per
+ * transaction (compiling its schema queries, reading every row back) and
+ * yields a changeset that applies the same.  Anything but an INSERT into
+ * a synced table fails the transaction at commit.
+ */
+static void
+cap_varint(struct buf *b, uint64_t v, int *err)
+{
+	uint8_t tmp[10], out[10];
+	int n = 0, i;
+
+	if (v > 0x00ffffffffffffffULL) {
+		/* Nine bytes: eight of seven bits, the last of eight. */
+		out[8] = (uint8_t)v;
+		v >>= 8;
+		for (i = 7; i >= 0; i--) {
+			out[i] = (uint8_t)((v & 0x7f) | 0x80);
+			v >>= 7;
+		}
+		if (!*err && buf_append(b, out, 9) != 0)
+			*err = RK_ENOMEM;
+		return;
+	}
+	do {
+		tmp[n++] = (uint8_t)((v & 0x7f) | 0x80);
+		v >>= 7;
+	} while (v != 0);
+	tmp[0] &= 0x7f;
+	for (i = 0; i < n; i++)
+		out[i] = tmp[n - 1 - i];
+	if (!*err && buf_append(b, out, (size_t)n) != 0)
+		*err = RK_ENOMEM;
+}
+
+static void
+cap_bytes(struct buf *b, const void *p, size_t n, int *err)
+{
+	if (!*err && buf_append(b, p, n) != 0)
+		*err = RK_ENOMEM;
+}
+
+static void
+cap_value(struct buf *b, sqlite3_value *v, int *err)
+{
+	uint8_t x[9];
+	uint64_t u;
+	double d;
+	int i, n;
+
+	switch (sqlite3_value_type(v)) {
+	case SQLITE_INTEGER:
+	case SQLITE_FLOAT:
+		if (sqlite3_value_type(v) == SQLITE_INTEGER) {
+			x[0] = SQLITE_INTEGER;
+			u = (uint64_t)sqlite3_value_int64(v);
+		} else {
+			x[0] = SQLITE_FLOAT;
+			d = sqlite3_value_double(v);
+			memcpy(&u, &d, sizeof(u));
+		}
+		for (i = 0; i < 8; i++)
+			x[1 + i] = (uint8_t)(u >> (56 - 8 * i));
+		cap_bytes(b, x, 9, err);
+		break;
+	case SQLITE_TEXT:
+	case SQLITE_BLOB:
+		x[0] = (uint8_t)sqlite3_value_type(v);
+		cap_bytes(b, x, 1, err);
+		if (x[0] == SQLITE_TEXT) {
+			const unsigned char *t = sqlite3_value_text(v);
+
+			n = sqlite3_value_bytes(v);
+			cap_varint(b, (uint64_t)n, err);
+			cap_bytes(b, t, (size_t)n, err);
+		} else {
+			const void *p = sqlite3_value_blob(v);
+
+			n = sqlite3_value_bytes(v);
+			cap_varint(b, (uint64_t)n, err);
+			cap_bytes(b, p, (size_t)n, err);
+		}
+		break;
+	default:
+		x[0] = SQLITE_NULL;
+		cap_bytes(b, x, 1, err);
+	}
+}
+
+static void
+store_cap_hook(void *arg, sqlite3 *db, int op, const char *zdb,
+    const char *table, sqlite3_int64 k1, sqlite3_int64 k2)
+{
+	struct store_tx *tx = arg;
+	const struct store_table *t = tx->cap_table;
+	sqlite3_value *v;
+	uint8_t hdr[2];
+	int i, n;
+
+	if (tx->cap_err != 0 || strcmp(zdb, "main") != 0)
+		return;
+	if (t == NULL || strcmp(t->name, table) != 0) {
+		for (i = 0, t = NULL; i < tx->s->ntables; i++)
+			if (strcmp(tx->s->tables[i].name, table) == 0)
+				t = &tx->s->tables[i];
+		if (t == NULL)
+			return;		/* a local table: not captured */
+		hdr[0] = 'T';
+		cap_bytes(&tx->cap, hdr, 1, &tx->cap_err);
+		cap_varint(&tx->cap, (uint64_t)t->ncol, &tx->cap_err);
+		cap_bytes(&tx->cap, t->pk, (size_t)t->ncol, &tx->cap_err);
+		cap_bytes(&tx->cap, t->name, strlen(t->name) + 1,
+		    &tx->cap_err);
+		tx->cap_table = t;
+	}
+	if (op != SQLITE_INSERT) {
+		snprintf(tx->cap_bad, sizeof(tx->cap_bad), "%s of a row of %s",
+		    op == SQLITE_DELETE ? "a delete" : "an update", table);
+		tx->cap_err = RK_EINVAL;
+		return;
+	}
+	n = sqlite3_preupdate_count(db);
+	if (n != t->ncol) {
+		tx->cap_err = RK_EDB;
+		return;
+	}
+	hdr[0] = SQLITE_INSERT;
+	hdr[1] = 0;
+	cap_bytes(&tx->cap, hdr, 2, &tx->cap_err);
+	for (i = 0; i < n; i++) {
+		if (sqlite3_preupdate_new(db, i, &v) != SQLITE_OK) {
+			tx->cap_err = RK_EDB;
+			return;
+		}
+		cap_value(&tx->cap, v, &tx->cap_err);
+	}
+}
+
+int
+store_tx_begin_append(struct store *s, const char *room_id,
+    struct store_tx **out)
+{
+	struct store_tx *tx = NULL;
+	int rc;
+
+	if (s->open_tx != NULL)
+		return RK_EBUSY;
+	if (strlen(room_id) >= sizeof(tx->room_id))
+		return RK_EINVAL;
+	if ((tx = calloc(1, sizeof(*tx))) == NULL)
+		return RK_ENOMEM;
+	tx->s = s;
+	tx->append = 1;
+	memcpy(tx->room_id, room_id, strlen(room_id) + 1);
+	if (store_step_ctl(s, s->st_begin) != SQLITE_OK) {
+		rc = store_sqlite_err(s->db);
+		log_warnx("store: BEGIN: %s", sqlite3_errmsg(s->db));
+		free(tx);
+		return rc;
+	}
+	sqlite3_preupdate_hook(s->db, store_cap_hook, tx);
 	tx->now_ms = rk_now_ms(s->clock);
 	tx->hlc = hlc_now(&s->hlc, tx->now_ms);
 	s->open_tx = tx;
@@ -478,6 +707,9 @@ store_tx_free(struct store_tx *tx)
 {
 	if (tx->sess != NULL)
 		sqlite3session_delete(tx->sess);
+	if (tx->append)
+		sqlite3_preupdate_hook(tx->s->db, NULL, NULL);
+	buf_release(&tx->cap);
 	tx->s->open_tx = NULL;
 	free(tx);
 }
@@ -517,7 +749,22 @@ store_tx_commit(struct store_tx *tx, int64_t *seq, struct rk_why *why)
 		    "back");
 		goto out;
 	}
-	if (sqlite3session_changeset(tx->sess, &n, &cs) != SQLITE_OK) {
+	if (tx->append) {
+		/* Our own bookkeeping below must not reach the capture. */
+		sqlite3_preupdate_hook(s->db, NULL, NULL);
+		if (tx->cap_err != 0) {
+			rc = rk_whyf(why, tx->cap_err, tx->cap_bad[0] ?
+			    "an append-only write made %s" : "cannot capture "
+			    "the change", tx->cap_bad);
+			goto out;
+		}
+		if (tx->cap.len > INT32_MAX) {
+			rc = rk_whyf(why, RK_EINVAL, "the change is too large");
+			goto out;
+		}
+		n = (int)tx->cap.len;
+		cs = tx->cap.data;
+	} else if (sqlite3session_changeset(tx->sess, &n, &cs) != SQLITE_OK) {
 		rc = rk_whyf(why, RK_ENOMEM, "cannot capture the change");
 		goto out;
 	}
@@ -557,8 +804,10 @@ captured:
 		;
 	}
 	/* The session must not see the COMMIT's own bookkeeping. */
-	sqlite3session_delete(tx->sess);
-	tx->sess = NULL;
+	if (tx->sess != NULL) {
+		sqlite3session_delete(tx->sess);
+		tx->sess = NULL;
+	}
 	if (store_step_ctl(s, s->st_commit) != SQLITE_OK) {
 		rc = rk_whyf(why, store_sqlite_err(s->db),
 		    "cannot save: %s", sqlite3_errmsg(s->db));
@@ -568,7 +817,8 @@ captured:
 	if (seq != NULL)
 		*seq = newseq;
 out:
-	sqlite3_free(cs);
+	if (!tx->append)
+		sqlite3_free(cs);	/* the session's; the capture buf is ours */
 	if (rc != 0 && !sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
 	store_tx_free(tx);

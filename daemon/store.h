@@ -44,6 +44,13 @@ struct sqlite3 *store_db(struct store *s);
 const char *store_origin(const struct store *s);
 const struct rk_clock *store_clock(const struct store *s);
 
+/* Like store_tx_begin for a write that only INSERTs rows (a post, a
+ * visit, a new room): the change is captured by a pre-update hook instead
+ * of a session, which costs far less per transaction.  An update or delete
+ * of a synced row inside it fails the commit. */
+int store_tx_begin_append(struct store *s, const char *room_id,
+    struct store_tx **out) RK_MUST_CHECK;
+
 /* Folds a timestamp seen from elsewhere into this replica's clock;
  * RK_EINVAL if it is implausibly far ahead (hlc.h). */
 int store_hlc_observe(struct store *s, uint64_t remote) RK_MUST_CHECK;

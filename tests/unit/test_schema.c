@@ -503,7 +503,7 @@ test_outbox_shape(void **state)
 	int n, i, k;
 
 	(void)state;
-	/* store.c writes these columns; the pending index uses the last. */
+	/* store.c writes these columns; pending entries are found by status. */
 	n = table_info(db, "local_outbox", cols, 16);
 	for (k = 0; k < (int)(sizeof(want) / sizeof(want[0])); k++) {
 		for (i = 0; i < n; i++)
@@ -513,7 +513,9 @@ test_outbox_shape(void **state)
 			fail_msg("local_outbox has no %s column", want[k]);
 	}
 	assert_int_equal(qint(db, "SELECT count(*) FROM sqlite_schema "
-	    "WHERE type = 'index' AND name = 'local_outbox_pending'"), 1);
+	    "WHERE type = 'index' AND name = 'local_outbox_status'"), 1);
+	assert_int_equal(qint(db, "SELECT count(*) FROM sqlite_schema "
+	    "WHERE type = 'index' AND name = 'local_outbox_pending'"), 0);
 	sqlite3_close(db);
 }
 

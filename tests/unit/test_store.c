@@ -554,6 +554,117 @@ test_seq_and_hlc_increase(void **state)
 	store_tx_abort(tx);
 }
 
+/* The changeset of outbox entry seq, copied into buf (at most cap bytes). */
+static int
+outbox_blob(sqlite3 *db, int64_t seq, unsigned char *buf, int cap)
+{
+	sqlite3_stmt *st = NULL;
+	int n = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT changeset FROM "
+	    "local_outbox WHERE seq = ?1", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, seq);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		n = sqlite3_column_bytes(st, 0);
+		assert_true(n <= cap);
+		memcpy(buf, sqlite3_column_blob(st, 0), (size_t)n);
+	}
+	sqlite3_finalize(st);
+	return n;
+}
+
+#define VISIT_SQL(id) "INSERT INTO visits (room_id, id, author, visited_at," \
+	" bp_sys, bp_dia, temp, weight, note, hlc) VALUES ('r1', '" id "'," \
+	" 'nurse-1', 1700000000000, 128, 76, 36.8, NULL, " \
+	"'\xe4\xb8\x8b\xe8\x82\xa2\xe6\xb5\xae\xe8\x85\xab', 4611686018427387904)"
+
+/*
+ * Append capture writes the changeset a session would: the same row
+ * captured both ways gives the same bytes (but for the id), and the
+ * result applies to another replica.
+ */
+static void
+test_append_capture_matches_session(void **state)
+{
+	struct fx *f = *state;
+	struct store_tx *tx = NULL;
+	unsigned char a[4096], b[4096], *p;
+	int64_t s1, s2;
+	int na, nb;
+
+	tx = begin(f, "r1");
+	exec(db_of(f), VISIT_SQL("v1"));
+	s1 = commit_ok(tx);
+	assert_int_equal(store_tx_begin_append(f->s, "r1", &tx), 0);
+	exec(db_of(f), VISIT_SQL("v2"));
+	s2 = commit_ok(tx);
+	na = outbox_blob(db_of(f), s1, a, sizeof(a));
+	nb = outbox_blob(db_of(f), s2, b, sizeof(b));
+	assert_true(na > 0);
+	assert_int_equal(na, nb);
+	for (p = b; p + 1 < b + nb && !(p[0] == 'v' && p[1] == '2'); p++)
+		;
+	assert_true(p + 1 < b + nb);
+	p[1] = '1';
+	assert_memory_equal(a, b, (size_t)na);
+}
+
+/* Several rows and tables in one append capture all arrive. */
+static void
+test_append_capture_many_rows(void **state)
+{
+	struct fx *f = *state;
+	struct store_tx *tx = NULL;
+	sqlite3_changeset_iter *it = NULL;
+	unsigned char buf[65536];
+	int64_t seq;
+	int n, rows = 0, posts = 0, visits = 0, op, ncol, ind;
+	const char *tab;
+
+	assert_int_equal(store_tx_begin_append(f->s, "r1", &tx), 0);
+	must_insert_post(db_of(f), "r1", "p1", "一");
+	exec(db_of(f), VISIT_SQL("v1"));
+	must_insert_post(db_of(f), "r1", "p2", "二");
+	seq = commit_ok(tx);
+	n = outbox_blob(db_of(f), seq, buf, sizeof(buf));
+	assert_int_equal(sqlite3changeset_start(&it, n, buf), SQLITE_OK);
+	while (sqlite3changeset_next(it) == SQLITE_ROW) {
+		sqlite3changeset_op(it, &tab, &ncol, &op, &ind);
+		assert_int_equal(op, SQLITE_INSERT);
+		rows++;
+		posts += strcmp(tab, "posts") == 0;
+		visits += strcmp(tab, "visits") == 0;
+	}
+	assert_int_equal(sqlite3changeset_finalize(it), SQLITE_OK);
+	assert_int_equal(rows, 3);
+	assert_int_equal(posts, 2);
+	assert_int_equal(visits, 1);
+}
+
+/* An append capture refuses anything but inserts, and leaves nothing. */
+static void
+test_append_capture_refuses_update(void **state)
+{
+	struct fx *f = *state;
+	struct store_tx *tx = NULL;
+	struct rk_why why = { "" };
+	int64_t before, seq = -1;
+
+	write_post(f, "r1", "p1", "a");
+	before = qint(db_of(f), "SELECT count(*) FROM local_outbox");
+	assert_int_equal(store_tx_begin_append(f->s, "r1", &tx), 0);
+	must_insert_post(db_of(f), "r1", "p2", "b");
+	exec(db_of(f), "UPDATE posts SET body = 'changed' WHERE id = 'p1'");
+	assert_int_equal(store_tx_commit(tx, &seq, &why), RK_EINVAL);
+	assert_non_null(strstr(why.text, "update"));
+	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM local_outbox"),
+	    before);
+	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM posts WHERE "
+	    "id = 'p2' OR body = 'changed'"), 0);
+	/* The store is usable again, with sessions as before. */
+	write_post(f, "r1", "p3", "c");
+}
+
 static void
 test_empty_tx_no_outbox(void **state)
 {
@@ -1257,6 +1368,9 @@ main(void)
 		T(test_write_makes_one_outbox_entry),
 		T(test_update_and_delete_captured),
 		T(test_seq_and_hlc_increase),
+		T(test_append_capture_matches_session),
+		T(test_append_capture_many_rows),
+		T(test_append_capture_refuses_update),
 		T(test_empty_tx_no_outbox),
 		T(test_other_room_refused),
 		T(test_device_cannot_write_directory),
