@@ -63,6 +63,7 @@ int cmd_directory(int argc, char **argv, struct cli *cli);
 int cmd_enroll(int argc, char **argv, struct cli *cli);
 int cmd_sync(int argc, char **argv, struct cli *cli);
 int cmd_hash(int argc, char **argv, struct cli *cli);
+int cmd_refused(int argc, char **argv, struct cli *cli);
 
 /* The command table (main.c); the entry ends with name == NULL. */
 extern const struct cmd cli_commands[];

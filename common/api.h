@@ -56,6 +56,9 @@
  *            "in_step"}, "pending": n, "refused": n}
  *        A client polls this after POST /v1/sync until running is false;
  *        in step = every change acknowledged and pulled.
+ *   GET  /v1/refused -> {"refused": [{"seq", "room_id", "at", "reason",
+ *            "rows": [{"table", "op", "row": {column: value}}]}]}
+ *        Changes the hub refused: kept, readable, never applied.
  *
  * Hub administration (role hub):
  *   POST /v1/agencies {"id", "name", "kind"}              -> 201

@@ -33,7 +33,7 @@ static const char *const admin_professions[] = {
 	"ot", "st", "helper", "social-worker", NULL,
 };
 
-/* ---- small helpers ------------------------------------------------------- */
+/* ---- small helpers ------------------------------------------------------ */
 
 static int
 admin_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
@@ -167,8 +167,8 @@ static int
 admin_check(struct rec_ctx *c, json_t *in, struct rk_why *why)
 {
 	if (!c->is_hub && (c->role == NULL || strcmp(c->role, "hub") != 0))
-		return rk_whyf(why, RK_EDENIED, "only a hub keeps the directory: "
-		    "run this against the hub's data dir");
+		return rk_whyf(why, RK_EDENIED, "only a hub keeps the "
+		    "directory: run this against the hub's data dir");
 	if (in != NULL && !json_is_object(in))
 		return rk_whyf(why, RK_EINVAL, "body: must be a JSON object");
 	return 0;
@@ -233,7 +233,7 @@ admin_past_date(struct rec_ctx *c, const char *field, const char *v,
 	return 0;
 }
 
-/* ---- the directory --------------------------------------------------------- */
+/* ---- the directory ------------------------------------------------------ */
 
 int
 admin_agency_add(struct rec_ctx *c, json_t *in, json_t **out,
@@ -423,7 +423,7 @@ admin_revoke(struct rec_ctx *c, json_t *in, json_t **out,
 	return 0;
 }
 
-/* ---- rooms ------------------------------------------------------------- */
+/* ---- rooms -------------------------------------------------------------- */
 
 static int
 admin_insert_room(struct rec_ctx *c, struct store_tx *tx, const char *room,
@@ -464,7 +464,8 @@ admin_insert_room(struct rec_ctx *c, struct store_tx *tx, const char *room,
 		(void)admin_opt_string(in, "paper_location", &paper, NULL);
 		(void)admin_opt_string(in, "birth_date", &bdate, NULL);
 		if ((rc = admin_prepare(db, "INSERT INTO patients (room_id, "
-		    "name, birth_date, hlc) VALUES (?1, ?2, ?3, ?4)", &st)) != 0)
+		    "name, birth_date, hlc) VALUES (?1, ?2, ?3, ?4)",
+		    &st)) != 0)
 			return rc;
 		sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, pname, -1, SQLITE_STATIC);
@@ -473,10 +474,11 @@ admin_insert_room(struct rec_ctx *c, struct store_tx *tx, const char *room,
 		if ((rc = admin_step_done(db, st, why)) != 0)
 			return rc;
 		id_new(store_clock(c->store), cid);
-		if ((rc = admin_prepare(db, "INSERT INTO consents (room_id, id, "
-		    "consent_date, consenter, consenter_name, relation, scope, "
-		    "paper_location, recorded_by, recorded_at, hlc) VALUES (?1, "
-		    "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", &st)) != 0)
+		if ((rc = admin_prepare(db, "INSERT INTO consents (room_id, "
+		    "id, consent_date, consenter, consenter_name, relation, "
+		    "scope, paper_location, recorded_by, recorded_at, hlc) "
+		    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+		    &st)) != 0)
 			return rc;
 		sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, cid, -1, SQLITE_STATIC);
@@ -539,8 +541,8 @@ admin_room_create(struct rec_ctx *c, json_t *in, json_t **out,
 		kind = "patient";
 	if (strcmp(kind, "patient") && strcmp(kind, "disaster") &&
 	    strcmp(kind, "notice"))
-		return rk_whyf(why, RK_EINVAL, "kind: must be patient, disaster "
-		    "or notice");
+		return rk_whyf(why, RK_EINVAL, "kind: must be patient, "
+		    "disaster or notice");
 	patient = strcmp(kind, "patient") == 0;
 	if (patient) {
 		if ((rc = admin_req_string(in, "patient_name", &pname,
@@ -552,8 +554,9 @@ admin_room_create(struct rec_ctx *c, json_t *in, json_t **out,
 		    why)) != 0)
 			return rc;
 		if (cdate == NULL || cdate[0] == '\0')
-			return rk_whyf(why, RK_EINVAL, "consent_date: a patient "
-			    "room needs the date the patient consented");
+			return rk_whyf(why, RK_EINVAL, "consent_date: a "
+			    "patient room needs the date the patient "
+			    "consented");
 		if ((rc = admin_past_date(c, "consent_date", cdate, why)) != 0)
 			return rc;
 		if (bdate != NULL && (rc = admin_past_date(c, "birth_date",
@@ -585,7 +588,8 @@ admin_room_create(struct rec_ctx *c, json_t *in, json_t **out,
 		json_t *seen;
 		int dup = 0;
 
-		if (!json_is_string(m) || !id_valid_name(json_string_value(m))) {
+		if (!json_is_string(m) ||
+		    !id_valid_name(json_string_value(m))) {
 			rc = rk_whyf(why, RK_EINVAL,
 			    "members[%zu]: not a staff id", i);
 			goto out;
@@ -635,7 +639,7 @@ out:
 	return rc;
 }
 
-/* ---- enrolment codes ------------------------------------------------------ */
+/* ---- enrolment codes ---------------------------------------------------- */
 
 int
 admin_enroll_code(struct rec_ctx *c, json_t *in, json_t **out,
@@ -674,14 +678,14 @@ admin_enroll_code(struct rec_ctx *c, json_t *in, json_t **out,
 	}
 	code[j] = '\0';
 	if (hub_code_hash(code, hash) != 0) {
-		rc = RK_EINVAL;	/* cannot happen: the alphabet is the hash's */
+		rc = RK_EINVAL;	/* cannot happen: the same alphabet */
 		goto out;
 	}
 	now = rk_now_ms(store_clock(c->store));
 	expires = now + WIRE_CODE_TTL_MS;
-	if ((rc = admin_prepare(db, "INSERT INTO local_enroll_codes (code_hash, "
-	    "staff_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-	    &st)) != 0)
+	if ((rc = admin_prepare(db, "INSERT INTO local_enroll_codes "
+	    "(code_hash, staff_id, created_at, expires_at) VALUES (?1, ?2, "
+	    "?3, ?4)", &st)) != 0)
 		goto out;
 	sqlite3_bind_blob(st, 1, hash, sizeof(hash), SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, staff, -1, SQLITE_STATIC);
@@ -700,7 +704,7 @@ out:
 	return rc;
 }
 
-/* ---- listing and settings --------------------------------------------------- */
+/* ---- listing and settings ----------------------------------------------- */
 
 /* Rows of sql as objects with keys; ?1, if sql has it, is p1. */
 static int

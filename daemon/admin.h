@@ -7,8 +7,8 @@
  * for a room), so it lands in the hub log and reaches the devices.
  *
  * The caller holds store_lock (localapi.c does, around each request) and
- * c must be a hub's (c->is_hub or c->role "hub"; RK_EDENIED otherwise).  Each *out is a new
- * reference the caller releases with json_decref.
+ * c must be a hub's (c->is_hub or c->role "hub"; RK_EDENIED otherwise).
+ * Each *out is a new reference the caller releases with json_decref.
  */
 #ifndef RK_ADMIN_H
 #define RK_ADMIN_H

@@ -87,7 +87,7 @@ struct hub_table {
 	int ncol;
 	unsigned char pk[HUB_MAX_COLS];	/* 1 if column i is in the key */
 	char *cols[HUB_MAX_COLS];	/* malloc'd names */
-	int room_col;			/* first key column; -1: directory */
+	int room_col;			/* first key column, -1: none */
 	char *create_sql;		/* malloc'd CREATE TABLE text */
 };
 
@@ -232,7 +232,8 @@ hub_dev_load(sqlite3 *db, const char *id, struct hub_dev *d)
 			    "row", id);
 			rc = RK_EDB;
 		} else {
-			memcpy(d->staff, staff, strlen((const char *)staff) + 1);
+			memcpy(d->staff, staff,
+			    strlen((const char *)staff) + 1);
 			memcpy(d->sign_pk, sqlite3_column_blob(st, 1), 32);
 			d->active = ds != NULL &&
 			    strcmp((const char *)ds, "active") == 0;
@@ -324,7 +325,8 @@ hub_table_load(sqlite3 *db, struct hub_table *t)
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) &&
 	    strncmp((const char *)sqlite3_column_text(st, 0), "CREATE TABLE ",
 	    13) == 0)
-		t->create_sql = strdup((const char *)sqlite3_column_text(st, 0));
+		t->create_sql = strdup((const char *)
+		    sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
 	if (t->create_sql == NULL) {
 		log_warnx("hub: no CREATE TABLE for %s", t->p->table);
@@ -383,7 +385,7 @@ hub_close(struct hub *h)
 	free(h);
 }
 
-/* ---- room rules ----------------------------------------------------------- */
+/* ---- room rules --------------------------------------------------------- */
 
 int
 hub_require_doctor(sqlite3 *db)
@@ -466,7 +468,7 @@ hub_room_rules(sqlite3 *db, const char *room, struct rk_why *why)
 	return 0;
 }
 
-/* ---- values as JSON (conflict notes) -------------------------------------- */
+/* ---- values as JSON (conflict notes) ------------------------------------ */
 
 static json_t *
 hub_hex_json(const char *key, const void *p, size_t n)
@@ -539,7 +541,7 @@ hub_value_eq(sqlite3_value *a, sqlite3_value *b)
 	return 1;	/* both NULL */
 }
 
-/* ---- applying one envelope ------------------------------------------------- */
+/* ---- applying one envelope ---------------------------------------------- */
 
 /* What the conflict handler did, kept until the hub_seq is known. */
 struct hub_apply {
@@ -567,7 +569,8 @@ hub_row_json(const struct hub_table *t, sqlite3_changeset_iter *it,
 			continue;
 		if (fn(it, i, &v) != SQLITE_OK || v == NULL)
 			continue;
-		if (json_object_set_new(o, t->cols[i], hub_value_json(v)) != 0) {
+		if (json_object_set_new(o, t->cols[i],
+		    hub_value_json(v)) != 0) {
 			json_decref(o);
 			return NULL;
 		}
@@ -664,8 +667,8 @@ hub_on_conflict(void *arg, int kind, sqlite3_changeset_iter *it)
 			sqlite3_value *nv = NULL, *hv = NULL;
 
 			if (sqlite3changeset_new(it, i, &nv) != SQLITE_OK ||
-			    sqlite3changeset_conflict(it, i, &hv) != SQLITE_OK ||
-			    !hub_value_eq(hv, nv))
+			    sqlite3changeset_conflict(it, i, &hv) !=
+			    SQLITE_OK || !hub_value_eq(hv, nv))
 				same = 0;
 		}
 		if (same)
@@ -799,7 +802,7 @@ hub_cs_check(const uint8_t *p, size_t n)
 struct hub_walk {
 	int rules;		/* rooms, memberships or consents changed */
 	int creates_room;	/* INSERT into rooms */
-	int adds_staff;		/* INSERT of the staff's active membership */
+	int adds_staff;		/* INSERT: the staff, an active member */
 };
 
 static int
@@ -861,8 +864,8 @@ hub_walk(struct hub *h, const struct envelope *e, const char *staff,
 			break;
 		}
 		if (t->p->scope != SYNC_ROOM) {
-			snprintf(reason, rlen, "table %s is the directory: only "
-			    "the hub writes it", name);
+			snprintf(reason, rlen, "table %s is the directory: "
+			    "only the hub writes it", name);
 			rc = 1;
 			break;
 		}
@@ -871,8 +874,8 @@ hub_walk(struct hub *h, const struct envelope *e, const char *staff,
 				break;
 		if (ncol != t->ncol || i != ncol) {
 			snprintf(reason, rlen, "table %s: the change has %d "
-			    "columns or another key than this hub's schema (%d)",
-			    name, ncol, t->ncol);
+			    "columns or another key than this hub's schema "
+			    "(%d)", name, ncol, t->ncol);
 			rc = 1;
 			break;
 		}
@@ -882,7 +885,8 @@ hub_walk(struct hub *h, const struct envelope *e, const char *staff,
 			sqlite3changeset_old(it, t->room_col, &v);
 		if (!hub_text_is(v, e->room)) {
 			if (v != NULL && sqlite3_value_type(v) == SQLITE_TEXT)
-				hub_safe(got, sizeof(got), sqlite3_value_text(v),
+				hub_safe(got, sizeof(got),
+				    sqlite3_value_text(v),
 				    (size_t)sqlite3_value_bytes(v));
 			else
 				snprintf(got, sizeof(got), "(none)");
@@ -902,11 +906,12 @@ hub_walk(struct hub *h, const struct envelope *e, const char *staff,
 			v = NULL;
 			if (ck >= 0)
 				sqlite3changeset_new(it, ck, &v);
-			if ((op == SQLITE_INSERT && !hub_text_is(v, "patient")) ||
+			if ((op == SQLITE_INSERT &&
+			    !hub_text_is(v, "patient")) ||
 			    (op == SQLITE_UPDATE && v != NULL)) {
-				snprintf(reason, rlen, "room %s: a device makes "
-				    "patient rooms only and cannot change a "
-				    "room's kind", e->room);
+				snprintf(reason, rlen, "room %s: a device "
+				    "makes patient rooms only and cannot "
+				    "change a room's kind", e->room);
 				rc = 1;
 				break;
 			}
@@ -921,7 +926,8 @@ hub_walk(struct hub *h, const struct envelope *e, const char *staff,
 			if (cs >= 0 && cst >= 0 &&
 			    sqlite3changeset_new(it, cs, &sv) == SQLITE_OK &&
 			    sqlite3changeset_new(it, cst, &stv) == SQLITE_OK &&
-			    hub_text_is(sv, staff) && hub_text_is(stv, "active"))
+			    hub_text_is(sv, staff) &&
+			    hub_text_is(stv, "active"))
 				w->adds_staff = 1;
 		}
 	}
@@ -1215,9 +1221,9 @@ hub_push_one(struct hub *h, const char *device, const struct hub_dev *dev,
 		return rk_whyf(why, RK_EPROTO, "envelope %zu: malformed or "
 		    "truncated head", idx + 1);
 	if (strcmp(origin, device) != 0)
-		return rk_whyf(why, RK_EDENIED, "envelope %zu comes from device "
-		    "%s, not from %s who signed the request: relaying is not "
-		    "supported yet", idx + 1, origin, device);
+		return rk_whyf(why, RK_EDENIED, "envelope %zu comes from "
+		    "device %s, not from %s who signed the request: relaying "
+		    "is not supported yet", idx + 1, origin, device);
 	if ((rc = envelope_decode_why(p, n, dev->sign_pk, &e, &ewhy)) != 0)
 		return rk_whyf(why, rc, "envelope %zu: %s", idx + 1, ewhy.text);
 	if ((*raw_total += e.changeset_len) > HUB_PUSH_MAX_RAW) {
@@ -1277,8 +1283,8 @@ hub_push_one(struct hub *h, const char *device, const struct hub_dev *dev,
 		    "WHERE room_id = ?1)", e.room, &exists)) != 0)
 			goto out;
 		if (exists || !w.creates_room || !w.adds_staff) {
-			rc = hub_refuse(db, r, 1, now, "staff %s is not a member "
-			    "of room %s", dev->staff, e.room);
+			rc = hub_refuse(db, r, 1, now, "staff %s is not a "
+			    "member of room %s", dev->staff, e.room);
 			goto out;
 		}
 	}
@@ -1337,9 +1343,9 @@ hub_results_json(const struct hub_result *res, size_t n)
 
 		o = json_pack("{s:s, s:I, s:I, s:s}", "origin", r->origin,
 		    "seq_first", (json_int_t)r->seq_first, "seq_last",
-		    (json_int_t)r->seq_last, "status", r->status == HUB_APPLIED ?
-		    "applied" : r->status == HUB_DUPLICATE ? "duplicate" :
-		    "refused");
+		    (json_int_t)r->seq_last, "status",
+		    r->status == HUB_APPLIED ? "applied" :
+		    r->status == HUB_DUPLICATE ? "duplicate" : "refused");
 		if (o != NULL && r->status == HUB_REFUSED) {
 			json_t *why = json_string(r->reason);
 
@@ -1374,9 +1380,9 @@ hub_push(struct hub *h, const char *device_id, const uint8_t *body,
 
 	if ((rc = envelope_split(body, len, hub_collect, &items)) != 0) {
 		if (rc == RK_EPROTO)
-			rk_whyf(why, rc, "push body: broken framing (u32 length, "
-			    "envelope)..., more than %u bytes or %u envelopes",
-			    WIRE_MAX_BODY, WIRE_MAX_ENVELOPES);
+			rk_whyf(why, rc, "push body: broken framing (u32 "
+			    "length, envelope)..., more than %u bytes or %u "
+			    "envelopes", WIRE_MAX_BODY, WIRE_MAX_ENVELOPES);
 		goto out;
 	}
 	if (items.count > 0 && (res = calloc(items.count,
@@ -1436,7 +1442,7 @@ out:
 	return rc;
 }
 
-/* ---- pull ---------------------------------------------------------------- */
+/* ---- pull --------------------------------------------------------------- */
 
 /* The rooms (besides "") whose active members include staff: a JSON array. */
 static int
@@ -1449,7 +1455,8 @@ hub_member_rooms(sqlite3 *db, const char *staff, json_t **out)
 	if ((a = json_array()) == NULL)
 		return RK_ENOMEM;
 	if ((rc = hub_prepare(db, "SELECT room_id FROM memberships WHERE "
-	    "staff_id = ?1 AND status = 'active' ORDER BY room_id", &st)) != 0) {
+	    "staff_id = ?1 AND status = 'active' ORDER BY room_id",
+	    &st)) != 0) {
 		json_decref(a);
 		return rc;
 	}
@@ -1725,7 +1732,7 @@ out_nolock:
 	return rc;
 }
 
-/* ---- snapshot ------------------------------------------------------------ */
+/* ---- snapshot ----------------------------------------------------------- */
 
 /* Hands the rows captured so far (a session on snap.t) to the writer. */
 static int
@@ -1870,8 +1877,8 @@ hub_snapshot(struct hub *h, const char *device_id, const char *room,
 			goto out;
 		}
 		if (!member) {
-			rc = rk_whyf(why, RK_EDENIED, "staff %s is not a member "
-			    "of room %s", dev.staff, room);
+			rc = rk_whyf(why, RK_EDENIED, "staff %s is not a "
+			    "member of room %s", dev.staff, room);
 			goto out;
 		}
 	}
@@ -1979,7 +1986,8 @@ hub_hex32(const char *hex, const char *key, uint8_t out[32],
 
 	if (strlen(hex) != 64 || sodium_hex2bin(out, 32, hex, 64, NULL, &n,
 	    NULL) != 0 || n != 32)
-		return rk_whyf(why, RK_EINVAL, "%s: must be 64 hex digits", key);
+		return rk_whyf(why, RK_EINVAL, "%s: must be 64 hex digits",
+		    key);
 	return 0;
 }
 
@@ -2042,7 +2050,8 @@ hub_enroll(struct hub *h, json_t *in, json_t **out, struct rk_why *why)
 	if (step == SQLITE_ROW) {
 		const char *ss = (const char *)sqlite3_column_text(st, 2);
 
-		snprintf(staff, sizeof(staff), "%s", sqlite3_column_text(st, 0));
+		snprintf(staff, sizeof(staff), "%s",
+		    sqlite3_column_text(st, 0));
 		snprintf(agency, sizeof(agency), "%s",
 		    sqlite3_column_text(st, 1) ?
 		    (const char *)sqlite3_column_text(st, 1) : "");
@@ -2095,9 +2104,9 @@ hub_enroll(struct hub *h, json_t *in, json_t **out, struct rk_why *why)
 	if (rc != 0)
 		goto out;
 	if (insert) {
-		if ((rc = hub_prepare(db, "INSERT INTO devices (id, staff_id, "
-		    "sign_pk, box_pk, status, enrolled_at, hlc) VALUES (?1, ?2, "
-		    "?3, ?4, 'active', ?5, ?6)", &st)) != 0)
+		if ((rc = hub_prepare(db, "INSERT INTO devices (id, "
+		    "staff_id, sign_pk, box_pk, status, enrolled_at, hlc) "
+		    "VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6)", &st)) != 0)
 			goto out;
 		sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, staff, -1, SQLITE_STATIC);
@@ -2240,7 +2249,7 @@ out:
 	return rc;
 }
 
-/* ---- room hashes ------------------------------------------------------- */
+/* ---- room hashes -------------------------------------------------------- */
 
 static int
 hub_hex64_ok(const char *s)
@@ -2273,7 +2282,8 @@ hub_hashes(struct hub *h, const char *device_id, json_t *in, json_t **out,
 	if (!json_is_integer(jc) || json_integer_value(jc) < 0)
 		return rk_whyf(why, RK_EINVAL, "cursor: a hub seq (integer)");
 	if (!json_is_object(rooms) || json_object_size(rooms) > 100000)
-		return rk_whyf(why, RK_EINVAL, "rooms: an object of room: hash");
+		return rk_whyf(why, RK_EINVAL, "rooms: an object of "
+		    "room: hash");
 	json_object_foreach(rooms, room, v)
 		if (!json_is_string(v) || !hub_hex64_ok(json_string_value(v)) ||
 		    (room[0] != '\0' && !id_valid_name(room)))

@@ -74,7 +74,7 @@ hh_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- answers --------------------------------------------------------------- */
+/* ---- answers ------------------------------------------------------------ */
 
 static enum MHD_Result
 hh_send(struct MHD_Connection *conn, unsigned status, const char *type,
@@ -143,7 +143,7 @@ hh_send_json(struct MHD_Connection *conn, unsigned status, json_t *o)
 	return hh_send(conn, status, "application/json", s, strlen(s));
 }
 
-/* ---- delayed answers (refused enrolments) ---------------------------------- */
+/* ---- delayed answers (refused enrolments) ------------------------------- */
 
 static void *
 hh_timer_main(void *arg)
@@ -217,7 +217,7 @@ now:
 	return hh_send(conn, status, "application/json", json, strlen(json));
 }
 
-/* ---- routes ------------------------------------------------------------------ */
+/* ---- routes ------------------------------------------------------------- */
 
 /* A decimal uint64 with nothing else; 0 or -1. */
 static int
@@ -278,7 +278,8 @@ hh_body_json(struct hh_req *req, struct rk_why *why, int *rc)
 	json_t *in;
 
 	if (req->body.len == 0) {
-		*rc = rk_whyf(why, RK_EINVAL, "body: a JSON object is required");
+		*rc = rk_whyf(why, RK_EINVAL,
+		    "body: a JSON object is required");
 		return NULL;
 	}
 	in = json_loadb((const char *)req->body.data, req->body.len,
@@ -571,7 +572,7 @@ hh_mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("hub http: %s", line);
 }
 
-/* ---- start and stop ------------------------------------------------------- */
+/* ---- start and stop ----------------------------------------------------- */
 
 union hh_addr {
 	struct sockaddr sa;

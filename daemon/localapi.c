@@ -304,6 +304,13 @@ r_sync_start(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
 }
 
 static int
+r_refused(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return rec_refused(c, out, why);
+}
+
+static int
 r_sync_get(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
     struct rk_why *why)
 {
@@ -330,6 +337,7 @@ static const struct route localapi_routes[] = {
 	{ "POST", "enroll", NULL, ROLE_DEVICE, 200, r_enroll },
 	{ "POST", "sync", NULL, ROLE_DEVICE, 202, r_sync_start },
 	{ "GET", "sync", NULL, ROLE_DEVICE, 200, r_sync_get },
+	{ "GET", "refused", NULL, ROLE_DEVICE, 200, r_refused },
 	{ "GET", "directory", NULL, ROLE_HUB, 200, r_directory },
 	{ "POST", "agencies", NULL, ROLE_HUB, 201, r_agency_add },
 	{ "POST", "staff", NULL, ROLE_HUB, 201, r_staff_add },

@@ -948,3 +948,130 @@ rec_card_html(struct rec_ctx *c, const char *room, struct buf *out,
 	json_decref(card);
 	return rc;
 }
+
+/* --- changes the hub refused ------------------------------------------- */
+
+/* The rows of a captured changeset as [{"table", "op", "row": {col: v}}],
+ * with column names from the schema. */
+static int
+rec_changeset_rows(sqlite3 *db, const void *cs, int n, json_t *rows)
+{
+	sqlite3_changeset_iter *it = NULL;
+	sqlite3_stmt *ti = NULL;
+	int rc = 0, step;
+
+	if (sqlite3changeset_start(&it, n, (void *)cs) != SQLITE_OK)
+		return RK_EPROTO;
+	if (rec_prepare(db, "SELECT name FROM pragma_table_info(?1) ORDER BY "
+	    "cid", &ti) != 0) {
+		sqlite3changeset_finalize(it);
+		return RK_EDB;
+	}
+	while ((step = sqlite3changeset_next(it)) == SQLITE_ROW) {
+		const char *table;
+		int ncol, op, ind, i;
+		json_t *row = json_object(), *o;
+
+		sqlite3changeset_op(it, &table, &ncol, &op, &ind);
+		sqlite3_bind_text(ti, 1, table, -1, SQLITE_TRANSIENT);
+		for (i = 0; i < ncol && row != NULL; i++) {
+			sqlite3_value *v = NULL;
+			const char *name;
+
+			if (sqlite3_step(ti) != SQLITE_ROW)
+				break;
+			name = (const char *)sqlite3_column_text(ti, 0);
+			if (op == SQLITE_DELETE)
+				sqlite3changeset_old(it, i, &v);
+			else
+				sqlite3changeset_new(it, i, &v);
+			if (v == NULL)
+				continue;	/* an UPDATE's unchanged column */
+			switch (sqlite3_value_type(v)) {
+			case SQLITE_INTEGER:
+				o = json_integer(sqlite3_value_int64(v));
+				break;
+			case SQLITE_FLOAT:
+				o = json_real(sqlite3_value_double(v));
+				break;
+			case SQLITE_TEXT:
+				o = json_string((const char *)
+				    sqlite3_value_text(v));
+				break;
+			case SQLITE_NULL:
+				o = json_null();
+				break;
+			default:
+				o = json_string("(binary)");
+			}
+			json_object_set_new(row, name, o);
+		}
+		sqlite3_reset(ti);
+		o = json_pack("{s:s, s:s, s:o}", "table", table, "op",
+		    op == SQLITE_INSERT ? "insert" : op == SQLITE_UPDATE ?
+		    "update" : "delete", "row", row ? row : json_null());
+		if (o == NULL || json_array_append_new(rows, o) != 0) {
+			rc = RK_ENOMEM;
+			break;
+		}
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = RK_EPROTO;
+	sqlite3_finalize(ti);
+	sqlite3changeset_finalize(it);
+	return rc;
+}
+
+int
+rec_refused(struct rec_ctx *c, json_t **out, struct rk_why *why)
+{
+	sqlite3 *db = store_db(c->store);
+	sqlite3_stmt *st = NULL;
+	json_t *list = NULL;
+	int rc;
+
+	if ((rc = rec_prepare(db, "SELECT seq, room_id, created_at, "
+	    "refused_reason, changeset FROM local_outbox WHERE status = "
+	    "'refused' ORDER BY seq", &st)) != 0)
+		return rk_whyf(why, rc, "cannot read the outbox");
+	if ((list = json_array()) == NULL) {
+		rc = RK_ENOMEM;
+		goto out;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		json_t *rows = json_array(), *e;
+
+		if (rows == NULL) {
+			rc = RK_ENOMEM;
+			goto out;
+		}
+		if ((rc = rec_changeset_rows(db, sqlite3_column_blob(st, 4),
+		    sqlite3_column_bytes(st, 4), rows)) != 0) {
+			json_decref(rows);
+			rk_whyf(why, rc, "outbox entry %lld cannot be read",
+			    (long long)sqlite3_column_int64(st, 0));
+			goto out;
+		}
+		e = json_pack("{s:I, s:o, s:o, s:o, s:o}",
+		    "seq", (json_int_t)sqlite3_column_int64(st, 0),
+		    "room_id", rec_column_json(st, 1),
+		    "at", rec_column_json(st, 2),
+		    "reason", rec_column_json(st, 3), "rows", rows);
+		if (e == NULL || json_array_append_new(list, e) != 0) {
+			rc = RK_ENOMEM;
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		rc = rk_whyf(why, store_sqlite_err(db), "cannot read the outbox");
+		goto out;
+	}
+	if ((*out = json_pack("{s:O}", "refused", list)) == NULL)
+		rc = RK_ENOMEM;
+	else
+		rc = 0;
+out:
+	sqlite3_finalize(st);
+	json_decref(list);
+	return rc;
+}

@@ -48,6 +48,12 @@ int rec_card_patch(struct rec_ctx *c, const char *room, json_t *in,
 int rec_card_html(struct rec_ctx *c, const char *room, struct buf *out,
     struct rk_why *why) RK_MUST_CHECK;
 
+/* The outbox entries the hub refused, with their rows decoded, so what a
+ * user wrote stays readable: {"refused": [{"seq", "room_id", "at",
+ * "reason", "rows": [{"table", "op", "row": {column: value}}]}]}. */
+int rec_refused(struct rec_ctx *c, json_t **out, struct rk_why *why)
+    RK_MUST_CHECK;
+
 /* 1 if s is a real calendar date written YYYY-MM-DD. */
 int rec_valid_date(const char *s);
 

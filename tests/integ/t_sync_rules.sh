@@ -150,6 +150,12 @@ assert_eq 0 "$(printf '%s' "$RK_OUT" | json_num pending)" \
     "dev1: the refused change is not pending"
 rk "$D1" status
 assert_contains "$RK_OUT" "doctor or dentist" "dev1: status names the rule"
+# Nothing the nurse wrote is lost: the refused change stays readable.
+rk "$D1" refused
+assert_ok "dev1: refused lists the refused changes"
+assert_contains "$RK_OUT" "doctor or dentist" "dev1: refused gives the reason"
+assert_contains "$RK_OUT" "伊藤" "dev1: refused shows the patient's name"
+assert_contains "$RK_OUT" "r3" "dev1: refused names the room"
 rk "$HUB" room list
 assert_not_contains "$RK_OUT" "r3 " "hub: r3 is not there"
 sk_converge "$D1" "$D2" ||
