@@ -943,6 +943,7 @@ enum hub_status { HUB_APPLIED, HUB_DUPLICATE, HUB_REFUSED };
 
 struct hub_result {
 	char origin[65];
+	char room[65];
 	uint64_t seq_first, seq_last;
 	enum hub_status status;
 	int64_t hub_seq;
@@ -956,9 +957,10 @@ hub_record(sqlite3 *db, const struct hub_result *r, int64_t now)
 	int rc;
 
 	if ((rc = hub_prepare(db, "INSERT INTO local_hub_received (origin, "
-	    "seq_first, seq_last, status, hub_seq, reason, received_at) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &st)) != 0)
+	    "seq_first, seq_last, status, hub_seq, reason, received_at, "
+	    "room_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", &st)) != 0)
 		return rc;
+	sqlite3_bind_text(st, 8, r->room, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 1, r->origin, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)r->seq_first);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)r->seq_last);
@@ -990,9 +992,9 @@ hub_refuse(sqlite3 *db, struct hub_result *r, int record, int64_t now,
 }
 
 /*
- * Deduplication by (origin, seq).  Ranges of one origin never overlap
- * once recorded, so the only candidate is the last range starting at or
- * before seq_last.  0: new; 1: answered (duplicate or the old refusal);
+ * Deduplication by (origin, room, seq).  Ranges of one origin and room
+ * never overlap once recorded, so the only candidate is the last range of
+ * that room starting at or before seq_last.  0: new; 1: answered (duplicate or the old refusal);
  * 2: overlaps.
  */
 static int
@@ -1004,8 +1006,10 @@ hub_dedupe(sqlite3 *db, struct hub_result *r, int *verdict)
 	*verdict = 0;
 	if ((rc = hub_prepare(db, "SELECT seq_first, seq_last, status, "
 	    "hub_seq, reason FROM local_hub_received WHERE origin = ?1 AND "
-	    "seq_first <= ?2 ORDER BY seq_first DESC LIMIT 1", &st)) != 0)
+	    "room_id = ?3 AND seq_first <= ?2 ORDER BY seq_first DESC LIMIT 1",
+	    &st)) != 0)
 		return rc;
+	sqlite3_bind_text(st, 3, r->room, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 1, r->origin, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)r->seq_last);
 	rc = sqlite3_step(st);
@@ -1233,6 +1237,7 @@ hub_push_one(struct hub *h, const char *device, const struct hub_dev *dev,
 		goto out;
 	}
 	memcpy(r->origin, e.origin, sizeof(r->origin));
+	memcpy(r->room, e.room, sizeof(r->room));
 	r->seq_first = e.seq_first;
 	r->seq_last = e.seq_last;
 

@@ -922,9 +922,9 @@ sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
 {
 	sqlite3_stmt *sel = NULL, *upd = NULL;
 	struct sync_range *g = NULL, *ng;
-	size_t ng_len = 0, ng_cap = 0, count = 0, bytes = 0, i;
-	char room[65] = "", origin[65] = "";
-	int64_t prev = 0, ver = -1;
+	size_t *gcount = NULL, *gbytes = NULL, *nsz;
+	int64_t *gver = NULL, *nver;
+	size_t ng_len = 0, ng_cap = 0, i, k;
 	int rc;
 
 	if (max_entries == 0)
@@ -935,6 +935,12 @@ sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
 	    " length(changeset) FROM local_outbox WHERE status = 'pending' AND"
 	    " env_first IS NULL ORDER BY seq", &sel)) != 0)
 		goto out;
+	/*
+	 * An envelope carries entries of one room, in seq order; entries of
+	 * other rooms may lie between them (a nurse's day moves from patient
+	 * to patient), so each room keeps one open group that grows until it
+	 * is full.
+	 */
 	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
 		int64_t seq = sqlite3_column_int64(sel, 0);
 		const char *o = (const char *)sqlite3_column_text(sel, 1);
@@ -942,20 +948,22 @@ sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
 		int64_t v = sqlite3_column_int64(sel, 3);
 		size_t len = (size_t)sqlite3_column_int64(sel, 4);
 
-		if (o == NULL || r == NULL || strlen(o) >= sizeof(origin) ||
-		    strlen(r) >= sizeof(room)) {
+		if (o == NULL || r == NULL || strlen(o) >= sizeof(g->origin) ||
+		    strlen(r) >= sizeof(g->room)) {
 			log_warnx("sync: outbox entry %" PRId64 " has a bad "
 			    "origin or room", seq);
 			rc = RK_EDB;
 			goto out;
 		}
-		if (ng_len > 0 && seq == prev + 1 && count < max_entries &&
-		    bytes + len <= max_raw && v == ver &&
-		    strcmp(r, room) == 0 && strcmp(o, origin) == 0) {
-			g[ng_len - 1].last = seq;
-			count++;
-			bytes += len;
-			prev = seq;
+		for (k = ng_len; k > 0; k--)
+			if (strcmp(g[k - 1].room, r) == 0)
+				break;
+		if (k > 0 && gcount[k - 1] < max_entries &&
+		    gbytes[k - 1] + len <= max_raw && gver[k - 1] == v &&
+		    strcmp(g[k - 1].origin, o) == 0) {
+			g[k - 1].last = seq;
+			gcount[k - 1]++;
+			gbytes[k - 1] += len;
 			continue;
 		}
 		if (ng_len == ng_cap) {
@@ -965,29 +973,46 @@ sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
 				goto out;
 			}
 			g = ng;
+			if ((nsz = realloc(gcount, ng_cap * sizeof(*nsz))) ==
+			    NULL) {
+				rc = RK_ENOMEM;
+				goto out;
+			}
+			gcount = nsz;
+			if ((nsz = realloc(gbytes, ng_cap * sizeof(*nsz))) ==
+			    NULL) {
+				rc = RK_ENOMEM;
+				goto out;
+			}
+			gbytes = nsz;
+			if ((nver = realloc(gver, ng_cap * sizeof(*nver))) ==
+			    NULL) {
+				rc = RK_ENOMEM;
+				goto out;
+			}
+			gver = nver;
 		}
 		memset(&g[ng_len], 0, sizeof(*g));
 		g[ng_len].first = g[ng_len].last = seq;
 		snprintf(g[ng_len].room, sizeof(g[ng_len].room), "%s", r);
 		snprintf(g[ng_len].origin, sizeof(g[ng_len].origin), "%s", o);
+		gcount[ng_len] = 1;
+		gbytes[ng_len] = len;
+		gver[ng_len] = v;
 		ng_len++;
-		memcpy(room, r, strlen(r) + 1);
-		memcpy(origin, o, strlen(o) + 1);
-		ver = v;
-		count = 1;
-		bytes = len;
-		prev = seq;
 	}
 	if (rc != SQLITE_DONE) {
 		rc = store_sqlite_err(db);
 		goto out;
 	}
 	if ((rc = db_prepare(db, "UPDATE local_outbox SET env_first = ?1,"
-	    " env_last = ?2 WHERE seq BETWEEN ?1 AND ?2", &upd)) != 0)
+	    " env_last = ?2 WHERE room_id = ?3 AND seq BETWEEN ?1 AND ?2",
+	    &upd)) != 0)
 		goto out;
 	for (i = 0; i < ng_len; i++) {
 		sqlite3_bind_int64(upd, 1, g[i].first);
 		sqlite3_bind_int64(upd, 2, g[i].last);
+		sqlite3_bind_text(upd, 3, g[i].room, -1, SQLITE_STATIC);
 		if (sqlite3_step(upd) != SQLITE_DONE) {
 			rc = store_sqlite_err(db);
 			goto out;
@@ -1001,6 +1026,9 @@ out:
 	sqlite3_finalize(sel);
 	sqlite3_finalize(upd);
 	free(g);
+	free(gcount);
+	free(gbytes);
+	free(gver);
 	return rc;
 }
 
@@ -1012,10 +1040,10 @@ sync_pending_ranges(sqlite3 *db, struct sync_range **out, size_t *n)
 	size_t len = 0, cap = 0;
 	int rc;
 
-	if ((rc = db_prepare(db, "SELECT env_first, env_last, min(room_id),"
+	if ((rc = db_prepare(db, "SELECT env_first, env_last, room_id,"
 	    " min(origin) FROM local_outbox WHERE status = 'pending' AND"
-	    " env_first IS NOT NULL GROUP BY env_first, env_last ORDER BY"
-	    " env_first", &st)) != 0)
+	    " env_first IS NOT NULL GROUP BY room_id, env_first, env_last"
+	    " ORDER BY env_first", &st)) != 0)
 		return rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *r = (const char *)sqlite3_column_text(st, 2);
@@ -1064,10 +1092,12 @@ sync_build_envelope(sqlite3 *db, const struct sync_range *r,
 
 	memset(&e, 0, sizeof(e));
 	if ((rc = db_prepare(db, "SELECT changeset, hlc, schema_version FROM"
-	    " local_outbox WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq", &st)) != 0)
+	    " local_outbox WHERE room_id = ?3 AND seq BETWEEN ?1 AND ?2"
+	    " ORDER BY seq", &st)) != 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, r->first);
 	sqlite3_bind_int64(st, 2, r->last);
+	sqlite3_bind_text(st, 3, r->room, -1, SQLITE_STATIC);
 	if (sqlite3changegroup_new(&cg) != SQLITE_OK) {
 		rc = RK_ENOMEM;
 		goto out;

@@ -2,8 +2,9 @@
 -- replica: a device's envelope ranges and undo data, a hub's canonical log,
 -- what it received, enrolment codes, nonces and reported room hashes.
 
--- Device: the envelope an outbox entry was first sent in.  A retry re-sends
--- exactly the same range so the hub's (origin, seq) deduplication holds.
+-- Device: the envelope an outbox entry was first sent in: the entries of
+-- its room with seq in env_first..env_last.  A retry re-sends exactly the
+-- same range so the hub's (origin, room, seq) deduplication holds.
 ALTER TABLE local_outbox ADD COLUMN env_first INTEGER;
 ALTER TABLE local_outbox ADD COLUMN env_last INTEGER;
 -- 'pending' | 'acked' (hub_seq in acked_hub_seq) | 'refused'
@@ -25,16 +26,19 @@ CREATE TABLE local_hub_log (
 );
 CREATE INDEX local_hub_log_room ON local_hub_log (room_id, hub_seq);
 
--- Hub: every envelope received, for deduplication by (origin, seq).
+-- Hub: every envelope received, for deduplication by (origin, seq).  An
+-- envelope carries entries of one room, in seq order but not necessarily
+-- consecutive (other rooms' entries lie between), so ranges are per room.
 CREATE TABLE local_hub_received (
 	origin TEXT NOT NULL,
+	room_id TEXT NOT NULL,
 	seq_first INTEGER NOT NULL,
 	seq_last INTEGER NOT NULL,
 	status TEXT NOT NULL CHECK (status IN ('applied', 'refused')),
 	hub_seq INTEGER,
 	reason TEXT,
 	received_at INTEGER NOT NULL,
-	PRIMARY KEY (origin, seq_first)
+	PRIMARY KEY (origin, room_id, seq_first)
 ) WITHOUT ROWID;
 
 -- Hub: what happened when an envelope did not apply cleanly (until the

@@ -428,7 +428,7 @@ teardown(void **state)
 /* --- envelope ranges ------------------------------------------------------ */
 
 static void
-test_ranges_group_consecutive_room_entries(void **state)
+test_ranges_group_room_entries(void **state)
 {
 	struct fx *f = *state;
 	struct sync_range *r = NULL;
@@ -446,17 +446,19 @@ test_ranges_group_consecutive_room_entries(void **state)
 	    " NULL, 2)");
 	assign(f, SYNC_ENV_MAX_ENTRIES, SYNC_ENV_MAX_RAW);
 	assert_int_equal(sync_pending_ranges(db_of(f), &r, &n), 0);
-	assert_int_equal(n, 3);
+	/* One envelope per room: r1's entries 1, 2, 3 and 5 go together
+	 * although r2's entry 4 lies between them. */
+	assert_int_equal(n, 2);
 	assert_int_equal(r[0].first, 1);
-	assert_int_equal(r[0].last, 3);
+	assert_int_equal(r[0].last, 5);
 	assert_string_equal(r[0].room, "r1");
 	assert_string_equal(r[0].origin, ORIGIN);
 	assert_int_equal(r[1].first, 4);
 	assert_int_equal(r[1].last, 4);
 	assert_string_equal(r[1].room, "r2");
-	assert_int_equal(r[2].first, 5);
-	assert_int_equal(r[2].last, 5);
 	free(r);
+	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM local_outbox"
+	    " WHERE env_first = 1 AND env_last = 5"), 4);
 
 	/* Ranges once given never change: later entries get their own. */
 	dev_write(f, "r1", "INSERT INTO posts VALUES ('r1', 'e', 'ns', 2, 'e',"
@@ -466,20 +468,22 @@ test_ranges_group_consecutive_room_entries(void **state)
 	assign(f, SYNC_ENV_MAX_ENTRIES, SYNC_ENV_MAX_RAW);
 	assign(f, 1, 1);	/* nothing left to assign: no effect */
 	assert_int_equal(sync_pending_ranges(db_of(f), &r, &n), 0);
-	assert_int_equal(n, 4);
-	assert_int_equal(r[2].first, 5);
-	assert_int_equal(r[2].last, 5);
-	assert_int_equal(r[3].first, 6);
-	assert_int_equal(r[3].last, 7);
+	assert_int_equal(n, 3);
+	assert_int_equal(r[0].first, 1);
+	assert_int_equal(r[0].last, 5);
+	assert_int_equal(r[2].first, 6);
+	assert_int_equal(r[2].last, 7);
+	assert_string_equal(r[2].room, "r1");
 	free(r);
 	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM local_outbox"
 	    " WHERE env_first IS NULL"), 0);
 
 	/* An acked range is no longer sent; the others stay as they were. */
-	answer(f, 1, 3, "applied", 9, NULL, 0);
+	answer(f, 1, 5, "applied", 9, NULL, 0);
 	assert_int_equal(sync_pending_ranges(db_of(f), &r, &n), 0);
-	assert_int_equal(n, 3);
+	assert_int_equal(n, 2);
 	assert_int_equal(r[0].first, 4);
+	assert_int_equal(r[1].first, 6);
 	free(r);
 }
 
@@ -585,7 +589,8 @@ test_push_results(void **state)
 	    " NULL, 2)");
 	dev_write(f, "r2", "INSERT INTO posts VALUES ('r2', 'b', 'ns', 2, 'b',"
 	    " NULL, 2)");
-	dev_write(f, "r1", "INSERT INTO posts VALUES ('r1', 'c', 'ns', 2, 'c',"
+	/* A third room: each entry is a range of its own. */
+	dev_write(f, "r3", "INSERT INTO posts VALUES ('r3', 'c', 'ns', 2, 'c',"
 	    " NULL, 2)");
 	assign(f, SYNC_ENV_MAX_ENTRIES, SYNC_ENV_MAX_RAW);
 	answer(f, 1, 1, "duplicate", 7, NULL, 0);
@@ -1820,7 +1825,7 @@ main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
-		T(test_ranges_group_consecutive_room_entries),
+		T(test_ranges_group_room_entries),
 		T(test_ranges_limits),
 		T(test_envelope_merges_range),
 		T(test_push_results),
