@@ -574,6 +574,55 @@ test_envelope_merges_range(void **state)
 	sqlite3_close(copy);
 }
 
+/*
+ * A room's envelope holds its entries although other rooms' entries lie
+ * between them: r1's posts around r2's both go out, each envelope builds,
+ * and applied to the hub's state they give the device's rooms.
+ */
+static void
+test_envelope_interleaved_rooms(void **state)
+{
+	struct fx *f = *state;
+	struct sync_range *r = NULL;
+	struct envelope e;
+	uint8_t pk[32], sk[64];
+	size_t n = 0, i;
+	sqlite3 *copy;
+
+	crypto_sign_keypair(pk, sk);
+	start_in_step(f);
+	copy = copy_db(db_of(f));
+	dev_write(f, "r1", "INSERT INTO posts VALUES ('r1', 'a', 'ns', 2, 'a',"
+	    " NULL, 2)");
+	dev_write(f, "r2", "INSERT INTO posts VALUES ('r2', 'b', 'ns', 2, 'b',"
+	    " NULL, 2)");
+	dev_write(f, "r1", "INSERT INTO posts VALUES ('r1', 'c', 'ns', 2, 'c',"
+	    " NULL, 2)");
+	assign(f, SYNC_ENV_MAX_ENTRIES, SYNC_ENV_MAX_RAW);
+	assert_int_equal(sync_pending_ranges(db_of(f), &r, &n), 0);
+	assert_int_equal(n, 2);
+	for (i = 0; i < n; i++) {
+		struct buf b = BUF_INIT;
+
+		assert_int_equal(sync_build_envelope(db_of(f), &r[i], sk, &b),
+		    0);
+		memset(&e, 0, sizeof(e));
+		assert_int_equal(envelope_decode(b.data, b.len, pk, &e), 0);
+		assert_string_equal(e.room, r[i].room);
+		assert_int_equal(sqlite3changeset_apply(copy,
+		    (int)e.changeset_len, e.changeset, NULL, NULL, NULL),
+		    SQLITE_OK);
+		envelope_release(&e);
+		buf_release(&b);
+	}
+	assert_same_room(copy, db_of(f), "r1");
+	assert_same_room(copy, db_of(f), "r2");
+	assert_int_equal(qint(copy, "SELECT count(*) FROM posts WHERE id IN"
+	    " ('a', 'b', 'c')"), 3);
+	free(r);
+	sqlite3_close(copy);
+}
+
 /* --- push answers ---------------------------------------------------------- */
 
 static void
@@ -1828,6 +1877,7 @@ main(void)
 		T(test_ranges_group_room_entries),
 		T(test_ranges_limits),
 		T(test_envelope_merges_range),
+		T(test_envelope_interleaved_rooms),
 		T(test_push_results),
 		T(test_pull_keeps_pending_on_top),
 		T(test_undo_is_exact),
