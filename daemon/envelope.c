@@ -97,11 +97,13 @@
 #define ENV_HEAD_FIXED 38	/* seq_first .. z_len */
 #define ENV_HEAD_MIN (4 + 1 + 1 + 1 + 1 + ENV_HEAD_FIXED)
 #define ENV_FRAME_MIN 9		/* magic, descriptor, 1-byte FCS, block header */
-/* zstd levels: 19 costs ~0.15 ms on a visit and saves 5-10% over 3; a
- * large changeset (a first upload, a snapshot chunk) gets level 3. */
+/* zstd levels: 19 costs ~0.15 ms on a single visit and saves 5-10% over
+ * 3; above a few KiB (a room's merged run of entries, a pull entry, a
+ * snapshot chunk) it costs ~100 ms per 20 entries for a few percent, so
+ * those get level 3 (measured with tests/bench/bench_sync). */
 #define ENV_LEVEL_SMALL 19
 #define ENV_LEVEL_LARGE 3
-#define ENV_SMALL_MAX (64u * 1024)
+#define ENV_SMALL_MAX (2u * 1024)
 #define ENV_I64_MAX UINT64_C(0x7fffffffffffffff)
 
 #define PULL_HEAD_FIXED (4 + 8 + 8 + 4)
