@@ -63,7 +63,21 @@ int cmd_directory(int argc, char **argv, struct cli *cli);
 int cmd_enroll(int argc, char **argv, struct cli *cli);
 int cmd_sync(int argc, char **argv, struct cli *cli);
 int cmd_hash(int argc, char **argv, struct cli *cli);
+/* Room work (daemon/roomwork.h; helpers in client/roomwork_cli.h). */
+int cmd_request(int argc, char **argv, struct cli *cli);
+int cmd_requests(int argc, char **argv, struct cli *cli);
+int cmd_read(int argc, char **argv, struct cli *cli);
+int cmd_member(int argc, char **argv, struct cli *cli);
+int cmd_patient(int argc, char **argv, struct cli *cli);
+int cmd_acp(int argc, char **argv, struct cli *cli);
+int cmd_med(int argc, char **argv, struct cli *cli);
+int cmd_sheet(int argc, char **argv, struct cli *cli);
+int cmd_audit(int argc, char **argv, struct cli *cli);
+/* "room archive" (cmd_room.c hands argv from "archive" on). */
+int cmd_room_archive(int argc, char **argv, struct cli *cli);
 int cmd_refused(int argc, char **argv, struct cli *cli);
+int cmd_conflicts(int argc, char **argv, struct cli *cli);
+int cmd_resolve(int argc, char **argv, struct cli *cli);
 
 /* The command table (main.c); the entry ends with name == NULL. */
 extern const struct cmd cli_commands[];

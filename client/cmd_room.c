@@ -221,11 +221,13 @@ int
 cmd_room(int argc, char **argv, struct cli *cli)
 {
 	if (argc < 2)
-		return cli_usage(cli, "give 'create' or 'list'");
+		return cli_usage(cli, "give 'create', 'list' or 'archive'");
 	if (strcmp(argv[1], "create") == 0)
 		return room_create(argc - 1, argv + 1, cli);
 	if (strcmp(argv[1], "list") == 0)
 		return room_list(argc - 1, argv + 1, cli);
-	return cli_usage(cli, "'%s' is not a room command; give 'create' or "
-	    "'list'", argv[1]);
+	if (strcmp(argv[1], "archive") == 0)
+		return cmd_room_archive(argc - 1, argv + 1, cli);
+	return cli_usage(cli, "'%s' is not a room command; give 'create', "
+	    "'list' or 'archive'", argv[1]);
 }

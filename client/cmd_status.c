@@ -65,6 +65,22 @@ status_print(const json_t *st)
 	} else
 		status_line("last sync", "never");
 	status_count(st, "conflicts", "conflicts");
+	/* The rooms' work, where the daemon counts it (devices). */
+	if (cli_jnum(st, "requests_open", &d)) {
+		status_count(st, "requests", "requests_open");
+		status_count(st, "for me", "requests_for_me");
+		if (cli_jnum(st, "requests_overdue", &d) && d > 0) {
+			/* Overdue requests must stand out. */
+			snprintf(when, sizeof(when), "%.0f  !! 期限超過", d);
+			status_line("overdue", when);
+		} else {
+			status_count(st, "overdue", "requests_overdue");
+		}
+		if (cli_jnum(st, "invitations", &d) && d > 0)
+			status_count(st, "invitations", "invitations");
+		if (cli_jnum(st, "cards_review_due", &d) && d > 0)
+			status_count(st, "card reviews", "cards_review_due");
+	}
 	/* Changes the hub refused (a rule, a suspended member), which never
 	 * reach the others: a daemon that does not count them sends no
 	 * "refused". */

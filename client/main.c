@@ -13,6 +13,7 @@
 #include <curl/curl.h>
 
 #include "client/cli.h"
+#include "client/roomwork_cli.h"
 #include "common/log.h"
 
 #define MAIN_USAGE "[--dir D] [--json] COMMAND [ARGS]"
@@ -50,6 +51,61 @@ main_more_sync(FILE *f)
 	    "reason.  --timeout (default\n120) bounds the wait; the sync goes "
 	    "on in renkeid.  --quiet shows no progress\nand no success line "
 	    "(nor the note about changes refused before this run).\n", f);
+}
+
+static void
+main_more_conflicts(FILE *f)
+{
+	fputs("\nWhen two people changed the same thing offline, the later "
+	    "change is kept now\n(採用, winner) and the other one (不採用, "
+	    "loser) is kept in a conflict\nrecord, shown to every member of "
+	    "the room until someone confirms a value.\nOpen ones by default; "
+	    "--all adds resolved ones and history (changes a rule\ndecided, "
+	    "kept so nothing is lost unseen).  ID may be shortened to its "
+	    "last\ncharacters (6 or more) in 'renkei resolve'.\n", f);
+}
+
+static void
+main_more_resolve(FILE *f)
+{
+	fputs("\n--keep mine     the value written by you (your staff id, on "
+	    "any device)\n--keep theirs   the other value (when one of them "
+	    "is yours)\n--keep VALUE    this text instead (--keep '' keeps "
+	    "an empty text)\nThe value is written to the record and the "
+	    "conflict marked resolved, in one\nchange that syncs like any "
+	    "other; the resolved record stays as history.\n", f);
+}
+
+static void
+main_more_request(FILE *f)
+{
+	fputs("\nK, the kind of request (its Japanese label is accepted too):\n",
+	    f);
+	cli_print_labels(f, rwc_request_kinds);
+	fputs("\nOnly the member asked (--to) acknowledges, completes or "
+	    "declines a request\n(decline needs --reason); only the "
+	    "requester withdraws it.  The due date\nis not before today.  "
+	    "ID may be given by its last characters (4 or more).\n", f);
+}
+
+static void
+main_more_sheet(FILE *f)
+{
+	fputs("\nA sheet starts filled from what the room holds (patient, "
+	    "emergency card,\nteam, ACP, medications, last vitals); the "
+	    "first --set saves it, --new\nstarts another one (the next "
+	    "admission).  --print writes the printable\npage to FILE "
+	    "(default ROOM-KIND.html; '-' for standard output).\n", f);
+}
+
+static void
+main_more_audit(FILE *f)
+{
+	fputs("\nOn the hub: every read and write of the room through the "
+	    "API (who, device,\nwhen, what), in the hub's hash chain; "
+	    "exit status 1 naming the first\nbroken entry if the chain does "
+	    "not verify.  On a device: the events this\nreplica holds; its "
+	    "own noted reads are queued to sync first.\n", f);
 }
 
 const struct cmd cli_commands[] = {
@@ -93,7 +149,9 @@ const struct cmd cli_commands[] = {
 	  "    [--consenter patient|family] [--consenter-name N]"
 	  " [--relation R]\n"
 	  "    [--scope TEXT] [--paper-location TEXT] [--json]\n"
-	  "|--dir D room list [--json]",
+	  "|--dir D room list [--json]"
+	  "|--dir D room archive ROOM --reason death|moved|consent_withdrawn"
+	  " [--json]",
 	  "open a patient room (with consent), or list the rooms", NULL },
 	{ "post", cmd_post, 1,
 	  "--dir D post ROOM TEXT|- [--json]",
@@ -118,6 +176,67 @@ const struct cmd cli_commands[] = {
 	  "--dir DEV refused [--json]",
 	  "changes the hub refused: kept, with the reason and their content",
 	  NULL },
+	{ "conflicts", cmd_conflicts, 1,
+	  "--dir D conflicts [--all] [--json]",
+	  "conflicts kept for review, both values side by side",
+	  main_more_conflicts },
+	{ "resolve", cmd_resolve, 1,
+	  "--dir D resolve ID --keep mine|theirs|VALUE [--json]",
+	  "settle a conflict: keep one value (it syncs like any change)",
+	  main_more_resolve },
+	{ "request", cmd_request, 1,
+	  "--dir D request ROOM --to STAFF --kind K --title T"
+	  " [--due YYYY-MM-DD]\n"
+	  "    [--body B] [--json]\n"
+	  "|--dir D request ack|done|decline|withdraw ROOM ID [--reason R]"
+	  " [--json]",
+	  "ask a member for a document or an action (依頼); answer one",
+	  main_more_request },
+	{ "requests", cmd_requests, 1,
+	  "--dir D requests [ROOM [--all]] [--json]",
+	  "requests with who read and acknowledged them; overdue first",
+	  NULL },
+	{ "read", cmd_read, 1,
+	  "--dir D read ROOM ID [--json]",
+	  "mark a post or request read (\"OK\"); shows who has read it",
+	  NULL },
+	{ "member", cmd_member, 1,
+	  "--dir D member list ROOM [--json]\n"
+	  "|--dir D member invite ROOM STAFF [--json]\n"
+	  "|--dir D member invitations [--json]\n"
+	  "|--dir D member accept|decline ROOM [--json]\n"
+	  "|--dir D member leave ROOM [STAFF] [--json]\n"
+	  "|--dir D member doctors ROOM [--primary STAFF|-]"
+	  " [--deputy STAFF|-] [--json]",
+	  "a room's members: invite, accept, leave; main and deputy doctor",
+	  NULL },
+	{ "patient", cmd_patient, 1,
+	  "--dir D patient ROOM [--set FIELD=VALUE ...] [--json]",
+	  "the patient's name, birth date, address and phone", NULL },
+	{ "acp", cmd_acp, 1,
+	  "--dir D acp ROOM [--json]\n"
+	  "|--dir D acp ROOM --record --wishes W --present P [--dnar D]\n"
+	  "    [--summary S] [--date YYYY-MM-DD] [--json]",
+	  "ACP (人生会議): the wishes with their history; record a revision",
+	  NULL },
+	{ "med", cmd_med, 1,
+	  "--dir D med ROOM [--json]\n"
+	  "|--dir D med ROOM add --name N [--dose D] [--route R]"
+	  " [--frequency F]\n"
+	  "    [--start YYYY-MM-DD] [--stop YYYY-MM-DD] [--prescriber P]"
+	  " [--json]\n"
+	  "|--dir D med ROOM stop ID --date YYYY-MM-DD [--json]",
+	  "the medication list: add, stop", NULL },
+	{ "sheet", cmd_sheet, 1,
+	  "--dir D sheet ROOM admission|discharge [--set FIELD=VALUE ...]"
+	  " [--new]\n"
+	  "    [--print [--out FILE]] [--json]",
+	  "admission/discharge information sheets, filled from the room",
+	  main_more_sheet },
+	{ "audit", cmd_audit, 1,
+	  "--dir D audit ROOM [--json]",
+	  "who read and wrote what in a room; the hub verifies its chain",
+	  main_more_audit },
 	{ "help", cmd_help, 0,
 	  "help [COMMAND]",
 	  "list the commands, or show how to use one", NULL },

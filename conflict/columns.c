@@ -118,6 +118,10 @@ static const struct column_policy emergency_cards_cols[] = {
 	REVIEW("acp_summary"), REVIEW("hospital"),
 	BOOK("updated_by", NULL), BOOK("updated_at", NULL),
 	HLC,
+	/* 003_roomwork.sql */
+	REVIEW("primary_doctor_phone"), REVIEW("deputy_doctor_phone"),
+	REVIEW("dnar"),
+	LWW("reviewed_at"),	/* the yearly review's date */
 };
 
 static const struct column_policy medications_cols[] = {
@@ -139,11 +143,66 @@ static const struct column_policy requests_cols[] = {
 	FOLLOW("status_reason", "status"),
 	BOOK("status_by", "status"), BOOK("status_at", "status"),
 	DELETED, HLC,
+	/* 003_roomwork.sql */
+	LWW("acknowledged_at"),
 };
 
 static const struct column_policy read_receipts_cols[] = {
 	KEY("room_id"), KEY("target_id"), KEY("staff_id"),
 	BOOK("read_at", NULL),	/* a second device's receipt adds nothing */
+	HLC,
+};
+
+/* ---- 003_roomwork.sql ------------------------------------------------------ */
+
+/* The main and deputy doctor (staff ids) and who archived the room. */
+static const struct column_policy room_details_cols[] = {
+	KEY("room_id"),
+	LWW("primary_doctor"), LWW("deputy_doctor"),
+	LWW("archived_at"), LWW("archived_by"),
+	HLC,
+};
+
+/* Each ACP revision is kept as written; a new revision supersedes it. */
+static const struct column_policy acp_revisions_cols[] = {
+	KEY("room_id"), KEY("id"),
+	ONCE("recorded_by"), ONCE("recorded_at"), ONCE("discussed_on"),
+	ONCE("present"), ONCE("wishes"), ONCE("dnar"), ONCE("summary"),
+	DELETED, HLC,
+};
+
+/* An admission/discharge sheet's content is one JSON text: two offline
+ * edits of one sheet keep both in a review record. */
+static const struct column_policy sheets_cols[] = {
+	KEY("room_id"), KEY("id"),
+	ONCE("kind"),
+	REVIEW("content"),
+	ONCE("created_by"), ONCE("created_at"),
+	BOOK("updated_by", NULL), BOOK("updated_at", NULL),
+	DELETED, HLC,
+};
+
+static const struct column_policy audit_events_cols[] = {
+	KEY("room_id"), KEY("id"),
+	ONCE("at"), ONCE("staff"), ONCE("device"), ONCE("action"),
+	ONCE("what"),
+	HLC,
+};
+
+/* ---- 004_conflicts.sql ----------------------------------------------------- */
+
+/* A record's content is written once by the hub; resolving it moves
+ * status to resolved, and who, when, how and what value go with it. */
+static const struct column_policy conflicts_cols[] = {
+	KEY("room_id"), KEY("id"),
+	ONCE("created_at"), ONCE("table_name"), ONCE("row_key"),
+	ONCE("column_name"), ONCE("kind"),
+	ONCE("winner_value"), ONCE("loser_value"),
+	ONCE("winner_hlc"), ONCE("loser_hlc"),
+	ONCE("winner_origin"), ONCE("loser_origin"),
+	MONO("status", "open<resolved"),
+	BOOK("resolved_by", "status"), BOOK("resolved_at", "status"),
+	BOOK("resolution", "status"), BOOK("resolved_value", "status"),
 	HLC,
 };
 
@@ -164,6 +223,11 @@ const struct table_columns policy_columns[] = {
 	T(medications, 0),
 	T(requests, 0),
 	T(read_receipts, 1),	/* an "OK" tapped by mistake may go */
+	T(room_details, 0),
+	T(acp_revisions, 0),
+	T(sheets, 0),
+	T(audit_events, 0),
+	T(conflicts, 0),
 	{ NULL, 0, NULL, 0 },
 };
 

@@ -23,6 +23,14 @@ const struct table_policy policy_tables[] = {
 	{ "medications", SYNC_ROOM, POLICY_REVIEW },
 	{ "requests", SYNC_ROOM, POLICY_MONOTONIC },
 	{ "read_receipts", SYNC_ROOM, POLICY_APPEND_ONLY },
+	/* schema/003_roomwork.sql (daemon/roomwork.h) */
+	{ "room_details", SYNC_ROOM, POLICY_LWW },
+	{ "acp_revisions", SYNC_ROOM, POLICY_APPEND_ONLY },
+	{ "sheets", SYNC_ROOM, POLICY_REVIEW },
+	{ "audit_events", SYNC_ROOM, POLICY_APPEND_ONLY },
+	/* schema/004_conflicts.sql (daemon/conflicts.h): only the hub
+	 * inserts; a device may only resolve (status and resolved_*). */
+	{ "conflicts", SYNC_ROOM, POLICY_MONOTONIC },
 	{ NULL, SYNC_LOCAL, POLICY_LWW },
 };
 

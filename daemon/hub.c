@@ -24,25 +24,29 @@
  *         must be the envelope's room; the directory is the hub's alone.
  *         The device's staff must be an active member of the room, unless
  *         the room does not exist yet and this envelope creates it with
- *         the staff among its members.  These refusals are recorded.
+ *         the staff among its members.  Every change is also put to the
+ *         conflict rules as if it applied cleanly (conflicts_walk_change:
+ *         hard deletes, edits of append-only rows, key changes, unknown
+ *         states, anything but a resolution of a conflict record).
+ *         These refusals are recorded.
  *      f. SAVEPOINT; sqlite3changeset_apply_v2 with a session attached
  *         to the synced tables, so what the hub actually changed is
- *         captured; conflicts as in hub_on_conflict below.  A room that
- *         was created or whose rooms/memberships/consents rows changed
- *         must pass hub_room_rules, else ROLLBACK TO and refuse.
+ *         captured; conflicts as below.  The conflict records are
+ *         inserted into `conflicts` while the session is attached.  A
+ *         room that was created or whose rooms/memberships/consents rows
+ *         changed must pass hub_room_rules, else ROLLBACK TO and refuse.
  *      g. The captured canonical changeset (if not empty) is appended to
- *         local_hub_log under a new hub_seq; conflict notes go to
- *         local_hub_conflict_log; local_hub_received records the result.
- *         RELEASE.
+ *         local_hub_log under a new hub_seq; the envelope's origin is
+ *         noted as the writer of what it set (local_hub_writers);
+ *         local_hub_received records the result.  RELEASE.
  *   3. COMMIT, and only then the answer: acks are durable.
  *
- * Conflicts (until the column-level merge of conflict/ lands): DATA (the
- * hub's row changed since the device saw it) -> the push wins (REPLACE),
- * and the hub's earlier row is written to local_hub_conflict_log;
- * NOTFOUND -> OMIT, logged with the pushed values; CONFLICT (an INSERT of
- * an existing key) -> an identical row is a replay, dropped silently,
- * a different one REPLACEs and the replaced row is logged; CONSTRAINT and
- * FOREIGN_KEY -> ABORT, the envelope is refused with the reason.  So no
+ * Conflicts: the handler is conflicts_apply_on_conflict (conflicts.h), the
+ * column-by-column merge of conflict/merge.h: APPLY -> REPLACE, OMIT ->
+ * OMIT, SET -> its UPDATE on this connection (captured by the session)
+ * then OMIT, REFUSE -> ABORT: the whole envelope is refused with the
+ * reason, nothing of it applied.  Whatever loses is kept in a conflict
+ * record (room table `conflicts`, in the same canonical changeset), so no
  * user's change is ever dropped without a record of it.
  *
  * Pull: a device follows the directory ("") and the rooms whose active
@@ -71,9 +75,11 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "conflict/policy.h"
+#include "daemon/conflicts.h"
 #include "daemon/envelope.h"
 #include "daemon/reqsig.h"
 #include "daemon/roomhash.h"
+#include "daemon/roomwork.h"
 #include "daemon/store.h"
 #include "daemon/wire.h"
 #include "schema/schema.h"
@@ -250,16 +256,20 @@ hub_dev_load(sqlite3 *db, const char *id, struct hub_dev *d)
 	return rc;
 }
 
-/* 1 if staff is an active member of room, 0 if not, or an rk_err. */
+/* 1 if staff is an active member of room (or, with invited, has an
+ * invitation to it), 0 if not, or an rk_err. */
 static int
-hub_is_member(sqlite3 *db, const char *room, const char *staff)
+hub_is_member_or(sqlite3 *db, const char *room, const char *staff,
+    int invited)
 {
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = hub_prepare(db, "SELECT EXISTS (SELECT 1 FROM memberships "
-	    "WHERE room_id = ?1 AND staff_id = ?2 AND status = 'active')",
-	    &st)) != 0)
+	if ((rc = hub_prepare(db, invited ? "SELECT EXISTS (SELECT 1 FROM "
+	    "memberships WHERE room_id = ?1 AND staff_id = ?2 AND status IN "
+	    "('active', 'invited'))" : "SELECT EXISTS (SELECT 1 FROM "
+	    "memberships WHERE room_id = ?1 AND staff_id = ?2 AND status = "
+	    "'active')", &st)) != 0)
 		return rc;
 	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, staff, -1, SQLITE_STATIC);
@@ -267,6 +277,12 @@ hub_is_member(sqlite3 *db, const char *room, const char *staff)
 	    store_sqlite_err(db);
 	sqlite3_finalize(st);
 	return rc;
+}
+
+static int
+hub_is_member(sqlite3 *db, const char *room, const char *staff)
+{
+	return hub_is_member_or(db, room, staff, 0);
 }
 
 /* ---- opening ------------------------------------------------------------ */
@@ -468,230 +484,7 @@ hub_room_rules(sqlite3 *db, const char *room, struct rk_why *why)
 	return 0;
 }
 
-/* ---- values as JSON (conflict notes) ------------------------------------ */
-
-static json_t *
-hub_hex_json(const char *key, const void *p, size_t n)
-{
-	char *hex;
-	json_t *o;
-
-	if ((hex = malloc(2 * n + 1)) == NULL)
-		return NULL;
-	sodium_bin2hex(hex, 2 * n + 1, p, n);
-	o = json_pack("{s:s}", key, hex);
-	free(hex);
-	return o;
-}
-
-static json_t *
-hub_value_json(sqlite3_value *v)
-{
-	json_t *j;
-
-	switch (sqlite3_value_type(v)) {
-	case SQLITE_INTEGER:
-		return json_integer(sqlite3_value_int64(v));
-	case SQLITE_FLOAT:
-		if ((j = json_real(sqlite3_value_double(v))) != NULL)
-			return j;
-		return json_string("(not a finite number)");
-	case SQLITE_TEXT: {
-		const unsigned char *t = sqlite3_value_text(v);
-		size_t n = (size_t)sqlite3_value_bytes(v);
-
-		if ((j = json_stringn((const char *)t, n)) != NULL)
-			return j;
-		return hub_hex_json("text_hex", t, n);	/* not UTF-8 */
-	}
-	case SQLITE_BLOB:
-		return hub_hex_json("blob", sqlite3_value_blob(v),
-		    (size_t)sqlite3_value_bytes(v));
-	}
-	return json_null();
-}
-
-static int
-hub_value_eq(sqlite3_value *a, sqlite3_value *b)
-{
-	int n;
-
-	if (a == NULL || b == NULL)
-		return a == b;
-	if (sqlite3_value_type(a) != sqlite3_value_type(b))
-		return 0;
-	switch (sqlite3_value_type(a)) {
-	case SQLITE_INTEGER:
-		return sqlite3_value_int64(a) == sqlite3_value_int64(b);
-	case SQLITE_FLOAT:
-		return sqlite3_value_double(a) == sqlite3_value_double(b);
-	case SQLITE_TEXT:
-		sqlite3_value_text(a);
-		sqlite3_value_text(b);
-		n = sqlite3_value_bytes(a);
-		return n == sqlite3_value_bytes(b) && (n == 0 ||
-		    memcmp(sqlite3_value_text(a), sqlite3_value_text(b),
-		    (size_t)n) == 0);
-	case SQLITE_BLOB:
-		n = sqlite3_value_bytes(a);
-		return n == sqlite3_value_bytes(b) && (n == 0 ||
-		    memcmp(sqlite3_value_blob(a), sqlite3_value_blob(b),
-		    (size_t)n) == 0);
-	}
-	return 1;	/* both NULL */
-}
-
 /* ---- applying one envelope ---------------------------------------------- */
-
-/* What the conflict handler did, kept until the hub_seq is known. */
-struct hub_apply {
-	struct hub *h;
-	json_t *notes;		/* [{"table","kind","action","detail"}] */
-	char abort_reason[256];
-	int nomem;
-};
-
-typedef int (*hub_value_fn)(sqlite3_changeset_iter *, int, sqlite3_value **);
-
-/* {column: value} of the columns fn defines (only key columns if
- * keys_only). */
-static json_t *
-hub_row_json(const struct hub_table *t, sqlite3_changeset_iter *it,
-    hub_value_fn fn, int keys_only)
-{
-	json_t *o = json_object();
-	int i;
-
-	for (i = 0; o != NULL && i < t->ncol; i++) {
-		sqlite3_value *v = NULL;
-
-		if (keys_only && !t->pk[i])
-			continue;
-		if (fn(it, i, &v) != SQLITE_OK || v == NULL)
-			continue;
-		if (json_object_set_new(o, t->cols[i],
-		    hub_value_json(v)) != 0) {
-			json_decref(o);
-			return NULL;
-		}
-	}
-	return o;
-}
-
-static void
-hub_note(struct hub_apply *a, const struct hub_table *t,
-    sqlite3_changeset_iter *it, int kind, int op, const char *action,
-    const char *note)
-{
-	static const char *const kinds[] = { "", "data", "notfound",
-	    "conflict", "constraint", "foreign_key" };
-	json_t *d, *n;
-	char *text;
-
-	d = json_pack("{s:s, s:s}", "note", note, "op", op == SQLITE_INSERT ?
-	    "INSERT" : op == SQLITE_UPDATE ? "UPDATE" : "DELETE");
-	if (d == NULL)
-		goto nomem;
-	json_object_set_new(d, "key", hub_row_json(t, it, op == SQLITE_INSERT ?
-	    sqlite3changeset_new : sqlite3changeset_old, 1));
-	if (kind == SQLITE_CHANGESET_DATA || kind == SQLITE_CHANGESET_CONFLICT)
-		json_object_set_new(d, "hub", hub_row_json(t, it,
-		    sqlite3changeset_conflict, 0));
-	if (op != SQLITE_INSERT)
-		json_object_set_new(d, "push_old", hub_row_json(t, it,
-		    sqlite3changeset_old, 0));
-	if (op != SQLITE_DELETE)
-		json_object_set_new(d, "push_new", hub_row_json(t, it,
-		    sqlite3changeset_new, 0));
-	text = json_dumps(d, JSON_COMPACT | JSON_SORT_KEYS);
-	json_decref(d);
-	if (text == NULL)
-		goto nomem;
-	n = json_pack("{s:s, s:s, s:s, s:s}", "table", t->p->table, "kind",
-	    kinds[kind >= 1 && kind <= 5 ? kind : 0], "action", action,
-	    "detail", text);
-	free(text);
-	if (n == NULL || json_array_append_new(a->notes, n) != 0)
-		goto nomem;
-	return;
-nomem:
-	a->nomem = 1;
-}
-
-/*
- * The conflict handler (see the top of this file).  It must never lose a
- * change silently: whatever it overwrites or skips goes into a note.
- */
-static int
-hub_on_conflict(void *arg, int kind, sqlite3_changeset_iter *it)
-{
-	struct hub_apply *a = arg;
-	const struct hub_table *t;
-	const char *table;
-	int ncol, op, indirect, i, same = 1;
-
-	if (sqlite3changeset_op(it, &table, &ncol, &op, &indirect) !=
-	    SQLITE_OK || (t = hub_table_find(a->h, table)) == NULL) {
-		snprintf(a->abort_reason, sizeof(a->abort_reason),
-		    "a change the hub cannot read");
-		return SQLITE_CHANGESET_ABORT;
-	}
-	switch (kind) {
-	case SQLITE_CHANGESET_DATA:
-		if (op == SQLITE_UPDATE) {
-			/* Nothing is overwritten when the hub already holds
-			 * every value the push sets. */
-			for (i = 0; i < ncol && same; i++) {
-				sqlite3_value *nv = NULL, *hv = NULL;
-
-				if (sqlite3changeset_new(it, i, &nv) !=
-				    SQLITE_OK || nv == NULL)
-					continue;
-				if (sqlite3changeset_conflict(it, i, &hv) !=
-				    SQLITE_OK || !hub_value_eq(hv, nv))
-					same = 0;
-			}
-			if (same)
-				return SQLITE_CHANGESET_OMIT;
-		}
-		hub_note(a, t, it, kind, op, "replaced", "kept the later push; "
-		    "the hub's earlier row is in \"hub\"");
-		return SQLITE_CHANGESET_REPLACE;
-	case SQLITE_CHANGESET_NOTFOUND:
-		hub_note(a, t, it, kind, op, "omitted", "the row is not at "
-		    "the hub; the pushed change was not applied and is kept "
-		    "here");
-		return SQLITE_CHANGESET_OMIT;
-	case SQLITE_CHANGESET_CONFLICT:
-		for (i = 0; i < ncol && same; i++) {
-			sqlite3_value *nv = NULL, *hv = NULL;
-
-			if (sqlite3changeset_new(it, i, &nv) != SQLITE_OK ||
-			    sqlite3changeset_conflict(it, i, &hv) !=
-			    SQLITE_OK || !hub_value_eq(hv, nv))
-				same = 0;
-		}
-		if (same)
-			return SQLITE_CHANGESET_OMIT;	/* a replay */
-		hub_note(a, t, it, kind, op, "replaced", "an insert of an "
-		    "existing key: kept the later push; the replaced row is "
-		    "in \"hub\"");
-		return SQLITE_CHANGESET_REPLACE;
-	case SQLITE_CHANGESET_CONSTRAINT:
-		snprintf(a->abort_reason, sizeof(a->abort_reason), "a%s of "
-		    "table %s breaks a constraint of the hub's schema",
-		    op == SQLITE_INSERT ? "n insert" : op == SQLITE_UPDATE ?
-		    "n update" : " delete", table);
-		return SQLITE_CHANGESET_ABORT;
-	case SQLITE_CHANGESET_FOREIGN_KEY:
-		snprintf(a->abort_reason, sizeof(a->abort_reason), "the "
-		    "change breaks a foreign key");
-		return SQLITE_CHANGESET_ABORT;
-	}
-	snprintf(a->abort_reason, sizeof(a->abort_reason),
-	    "an unknown conflict (%d)", kind);
-	return SQLITE_CHANGESET_ABORT;
-}
 
 static int
 hub_synced_filter(void *arg, const char *table)
@@ -803,6 +596,11 @@ struct hub_walk {
 	int rules;		/* rooms, memberships or consents changed */
 	int creates_room;	/* INSERT into rooms */
 	int adds_staff;		/* INSERT: the staff, an active member */
+	int audit;		/* audit_events rows inserted */
+	int not_audit;		/* rows of other tables */
+	int own_answer;		/* only the staff's own membership status
+				 * changes: an invitee accepting or
+				 * declining */
 };
 
 static int
@@ -838,6 +636,7 @@ hub_walk(struct hub *h, const struct envelope *e, const char *staff,
 	int rc = 0, step, frc;
 
 	memset(w, 0, sizeof(*w));
+	w->own_answer = 1;
 	if (hub_cs_check(e->changeset, e->changeset_len) != 0)
 		return RK_EPROTO;
 	if (sqlite3changeset_start(&it, (int)e->changeset_len,
@@ -918,6 +717,56 @@ hub_walk(struct hub *h, const struct envelope *e, const char *staff,
 		}
 		if (op == SQLITE_INSERT && !strcmp(table, "rooms"))
 			w->creates_room = 1;
+		/* An audit event names the device that pushes it and its
+		 * staff: nobody writes events in another's name. */
+		if (op == SQLITE_INSERT && !strcmp(table, "audit_events")) {
+			sqlite3_value *sv = NULL, *dv = NULL;
+			int cs = hub_col(t, "staff"), cd = hub_col(t, "device");
+
+			if (cs < 0 || cd < 0 ||
+			    sqlite3changeset_new(it, cs, &sv) != SQLITE_OK ||
+			    sqlite3changeset_new(it, cd, &dv) != SQLITE_OK ||
+			    !hub_text_is(sv, staff) ||
+			    !hub_text_is(dv, e->origin)) {
+				snprintf(reason, rlen, "room %s: an audit event "
+				    "names another staff member or device than "
+				    "the one that pushed it", e->room);
+				rc = 1;
+				break;
+			}
+			w->audit = 1;
+		} else {
+			w->not_audit = 1;
+		}
+		/* An invitee's answer: an UPDATE of their own membership
+		 * that sets status (and hlc) only, with its audit notes. */
+		if (w->own_answer && op == SQLITE_INSERT &&
+		    !strcmp(table, "audit_events")) {
+			sqlite3_value *sv = NULL;
+			int cs = hub_col(t, "staff");
+
+			if (cs < 0 || sqlite3changeset_new(it, cs, &sv) !=
+			    SQLITE_OK || !hub_text_is(sv, staff))
+				w->own_answer = 0;
+		} else if (w->own_answer) {
+			sqlite3_value *sv = NULL;
+			int cs = hub_col(t, "staff_id"), k;
+
+			if (strcmp(table, "memberships") != 0 ||
+			    op != SQLITE_UPDATE || cs < 0 ||
+			    sqlite3changeset_old(it, cs, &sv) != SQLITE_OK ||
+			    !hub_text_is(sv, staff))
+				w->own_answer = 0;
+			for (k = 0; w->own_answer && k < t->ncol; k++) {
+				sv = NULL;
+				if (t->pk[k] || !strcmp(t->cols[k], "status") ||
+				    !strcmp(t->cols[k], "hlc"))
+					continue;
+				if (sqlite3changeset_new(it, k, &sv) !=
+				    SQLITE_OK || sv != NULL)
+					w->own_answer = 0;
+			}
+		}
 		if (op == SQLITE_INSERT && !strcmp(table, "memberships")) {
 			sqlite3_value *sv = NULL, *stv = NULL;
 			int cs = hub_col(t, "staff_id"), cst = hub_col(t,
@@ -930,6 +779,10 @@ hub_walk(struct hub *h, const struct envelope *e, const char *staff,
 			    hub_text_is(stv, "active"))
 				w->adds_staff = 1;
 		}
+		/* What the conflict rules refuse even where SQLite would
+		 * apply it cleanly (conflicts.h). */
+		if ((rc = conflicts_walk_change(it, staff, reason, rlen)) != 0)
+			break;
 	}
 	if (rc == 0 && step != SQLITE_DONE)
 		rc = RK_EPROTO;
@@ -1066,42 +919,6 @@ hub_log_append(sqlite3 *db, const struct envelope *e, int64_t now,
 	return 0;
 }
 
-static int
-hub_notes_write(sqlite3 *db, const struct envelope *e, int64_t hub_seq,
-    int64_t now, json_t *notes)
-{
-	sqlite3_stmt *st = NULL;
-	json_t *n;
-	size_t i;
-	int rc;
-
-	json_array_foreach(notes, i, n) {
-		if ((rc = hub_prepare(db, "INSERT INTO local_hub_conflict_log "
-		    "(hub_seq, origin, seq_first, table_name, kind, action, "
-		    "detail, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-		    &st)) != 0)
-			return rc;
-		if (hub_seq > 0)
-			sqlite3_bind_int64(st, 1, hub_seq);
-		else
-			sqlite3_bind_null(st, 1);
-		sqlite3_bind_text(st, 2, e->origin, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, (sqlite3_int64)e->seq_first);
-		sqlite3_bind_text(st, 4, json_string_value(json_object_get(n,
-		    "table")), -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 5, json_string_value(json_object_get(n,
-		    "kind")), -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 6, json_string_value(json_object_get(n,
-		    "action")), -1, SQLITE_TRANSIENT);
-		sqlite3_bind_text(st, 7, json_string_value(json_object_get(n,
-		    "detail")), -1, SQLITE_TRANSIENT);
-		sqlite3_bind_int64(st, 8, now);
-		if ((rc = hub_step_done(db, st)) != 0)
-			return rc;
-	}
-	return 0;
-}
-
 /*
  * Applies a decoded, walked envelope inside SAVEPOINT hub_env.  0 with r
  * applied or refused (the savepoint released either way); an rk_err for
@@ -1113,16 +930,14 @@ hub_apply(struct hub *h, const struct envelope *e, const struct hub_walk *w,
 {
 	sqlite3 *db = store_db(h->s);
 	sqlite3_session *sess = NULL;
-	struct hub_apply a;
+	struct conflicts_apply *a = NULL;
 	struct rk_why rwhy = { "" };
 	void *cs = NULL;
 	int n = 0, rc, arc;
 	int64_t hub_seq = 0;
 
-	memset(&a, 0, sizeof(a));
-	a.h = h;
-	if ((a.notes = json_array()) == NULL)
-		return RK_ENOMEM;
+	if ((rc = conflicts_apply_begin(db, e->origin, e->hlc, 0, &a)) != 0)
+		return rc;
 	if ((rc = hub_exec(db, "SAVEPOINT hub_env")) != 0)
 		goto out;
 	if (sqlite3session_create(db, "main", &sess) != SQLITE_OK) {
@@ -1135,18 +950,17 @@ hub_apply(struct hub *h, const struct envelope *e, const struct hub_walk *w,
 		goto rollback;
 	}
 	arc = sqlite3changeset_apply_v2(db, (int)e->changeset_len,
-	    e->changeset, hub_synced_filter, hub_on_conflict, &a, NULL, NULL,
-	    SQLITE_CHANGESETAPPLY_NOSAVEPOINT);
-	if (a.nomem) {
-		rc = RK_ENOMEM;
+	    e->changeset, hub_synced_filter, conflicts_apply_on_conflict, a,
+	    NULL, NULL, SQLITE_CHANGESETAPPLY_NOSAVEPOINT);
+	if ((rc = conflicts_apply_error(a)) != 0)
 		goto rollback;
-	}
 	if (arc == SQLITE_ABORT || (arc & 0xff) == SQLITE_CONSTRAINT) {
 		sqlite3session_delete(sess);
 		sess = NULL;
 		hub_exec(db, "ROLLBACK TO hub_env");
-		rc = hub_refuse(db, r, 1, now, "%s", a.abort_reason[0] ?
-		    a.abort_reason : "the change breaks a constraint");
+		rc = hub_refuse(db, r, 1, now, "%s",
+		    conflicts_apply_refusal(a)[0] ? conflicts_apply_refusal(a) :
+		    "the change breaks a constraint");
 		goto release;
 	}
 	if (arc != SQLITE_OK) {
@@ -1157,6 +971,9 @@ hub_apply(struct hub *h, const struct envelope *e, const struct hub_walk *w,
 		    store_sqlite_err(db);
 		goto rollback;
 	}
+	/* The conflict records go into the canonical changeset too. */
+	if ((rc = conflicts_apply_write(a, e->room, h->clock, now)) != 0)
+		goto rollback;
 	if (w->rules || w->creates_room) {
 		if ((rc = hub_room_rules(db, e->room, &rwhy)) == RK_EDENIED) {
 			sqlite3session_delete(sess);
@@ -1167,6 +984,13 @@ hub_apply(struct hub *h, const struct envelope *e, const struct hub_walk *w,
 		}
 		if (rc != 0)
 			goto rollback;
+	}
+	/* Chain the audit events this envelope brought as they arrive,
+	 * before anyone could alter them (daemon/roomwork_audit.c). */
+	if (w->audit && (rc = roomwork_audit_chain_extend(h->s, e->room,
+	    NULL, &rwhy)) != 0) {
+		log_warnx("hub: %s", rwhy.text);
+		goto rollback;
 	}
 	if (sqlite3session_changeset(sess, &n, &cs) != SQLITE_OK) {
 		rc = RK_ENOMEM;
@@ -1181,8 +1005,7 @@ hub_apply(struct hub *h, const struct envelope *e, const struct hub_walk *w,
 	} else if ((rc = hub_head(db, &hub_seq)) != 0) {
 		goto rollback;
 	}
-	if ((rc = hub_notes_write(db, e, n > 0 ? hub_seq : 0, now,
-	    a.notes)) != 0)
+	if ((rc = conflicts_note_writers(db, cs, n, e->origin)) != 0)
 		goto rollback;
 	r->status = HUB_APPLIED;
 	r->hub_seq = hub_seq;
@@ -1202,7 +1025,7 @@ out:
 	if (sess != NULL)
 		sqlite3session_delete(sess);
 	sqlite3_free(cs);
-	json_decref(a.notes);
+	conflicts_apply_free(a);
 	return rc;
 }
 
@@ -1278,6 +1101,27 @@ hub_push_one(struct hub *h, const char *device, const struct hub_dev *dev,
 	if (rc != 0)
 		goto out;
 	if ((member = hub_is_member(db, e.room, dev->staff)) < 0) {
+		rc = member;
+		goto out;
+	}
+	/* An archived room is read-only: only the audit notes of reads
+	 * made in it still arrive. */
+	if (w.not_audit) {
+		int64_t archived = 0;
+
+		if ((rc = hub_int(db, "SELECT EXISTS (SELECT 1 FROM rooms WHERE "
+		    "room_id = ?1 AND status = 'archived')", e.room,
+		    &archived)) != 0)
+			goto out;
+		if (archived) {
+			rc = hub_refuse(db, r, 1, now, "room %s is archived: "
+			    "read-only", e.room);
+			goto out;
+		}
+	}
+	/* An invitee answers its invitation before it is a member. */
+	if (!member && w.own_answer &&
+	    (member = hub_is_member_or(db, e.room, dev->staff, 1)) < 0) {
 		rc = member;
 		goto out;
 	}
@@ -1459,9 +1303,11 @@ hub_member_rooms(sqlite3 *db, const char *staff, json_t **out)
 
 	if ((a = json_array()) == NULL)
 		return RK_ENOMEM;
+	/* Invitees too: their device must see the invitation to answer
+	 * it (renkeid shows them nothing else of the room until then). */
 	if ((rc = hub_prepare(db, "SELECT room_id FROM memberships WHERE "
-	    "staff_id = ?1 AND status = 'active' ORDER BY room_id",
-	    &st)) != 0) {
+	    "staff_id = ?1 AND status IN ('active', 'invited') ORDER BY "
+	    "room_id", &st)) != 0) {
 		json_decref(a);
 		return rc;
 	}
@@ -1877,7 +1723,7 @@ hub_snapshot(struct hub *h, const char *device_id, const char *room,
 		goto out;
 	}
 	if (room[0] != '\0') {
-		if ((member = hub_is_member(db, room, dev.staff)) < 0) {
+		if ((member = hub_is_member_or(db, room, dev.staff, 1)) < 0) {
 			rc = member;
 			goto out;
 		}

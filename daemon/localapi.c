@@ -20,6 +20,8 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "daemon/admin.h"
+#include "daemon/conflicts.h"
+#include "daemon/roomwork.h"
 #include "daemon/store.h"
 #include "daemon/sync.h"
 
@@ -324,6 +326,235 @@ r_sync_get(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
 	return 0;
 }
 
+static int
+r_conflicts(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return conflicts_list(c, json_is_true(json_object_get(in, "all")), out,
+	    why);
+}
+
+static int
+r_conflict_resolve(struct rec_ctx *c, const char *id, json_t *in,
+    json_t **out, struct rk_why *why)
+{
+	int rc = conflicts_resolve(c, id, in, out, why);
+
+	if (rc == 0)
+		sync_kick(c->sync);	/* an ordinary write: it syncs */
+	return rc;
+}
+
+/* --- room work (daemon/roomwork.h) ---------------------------------------- */
+
+/* A room-work write succeeded: sync soon. */
+static int
+r_kick(struct rec_ctx *c, int rc)
+{
+	if (rc == 0)
+		sync_kick(c->sync);
+	return rc;
+}
+
+static int
+r_requests(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return roomwork_requests_list(c, id, in, out, why);
+}
+
+static int
+r_request_add(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return r_kick(c, roomwork_request_add(c, id, in, out, why));
+}
+
+static int
+r_request_status(struct rec_ctx *c, const char *id, json_t *in,
+    json_t **out, struct rk_why *why)
+{
+	return r_kick(c, roomwork_request_status(c, id, in, out, why));
+}
+
+static int
+r_requests_mine(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return roomwork_requests_mine(c, out, why);
+}
+
+static int
+r_read(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return r_kick(c, roomwork_read_mark(c, id, in, out, why));
+}
+
+static int
+r_receipts(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return roomwork_receipts(c, id, out, why);
+}
+
+static int
+r_members(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return roomwork_members(c, id, out, why);
+}
+
+static int
+r_member_invite(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return r_kick(c, roomwork_member_invite(c, id, in, out, why));
+}
+
+static int
+r_invitation(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return r_kick(c, roomwork_invitation_answer(c, id, in, out, why));
+}
+
+static int
+r_invitations(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return roomwork_invitations(c, out, why);
+}
+
+static int
+r_member_leave(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return r_kick(c, roomwork_member_leave(c, id, in, out, why));
+}
+
+static int
+r_doctors(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return r_kick(c, roomwork_room_doctors(c, id, in, out, why));
+}
+
+static int
+r_archive(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return r_kick(c, roomwork_room_archive(c, id, in, out, why));
+}
+
+static int
+r_patient_get(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return roomwork_patient_get(c, id, out, why);
+}
+
+static int
+r_patient_patch(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return r_kick(c, roomwork_patient_patch(c, id, in, out, why));
+}
+
+static int
+r_acp_get(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return roomwork_acp_list(c, id, out, why);
+}
+
+static int
+r_acp_record(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return r_kick(c, roomwork_acp_record(c, id, in, out, why));
+}
+
+static int
+r_meds(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return roomwork_meds_list(c, id, out, why);
+}
+
+static int
+r_med_add(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return r_kick(c, roomwork_med_add(c, id, in, out, why));
+}
+
+static int
+r_med_stop(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return r_kick(c, roomwork_med_stop(c, id, in, out, why));
+}
+
+static int
+r_sheets(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return roomwork_sheets_list(c, id, out, why);
+}
+
+static int
+r_admission_get(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return roomwork_sheet_get(c, id, "admission", out, why);
+}
+
+static int
+r_admission_patch(struct rec_ctx *c, const char *id, json_t *in,
+    json_t **out, struct rk_why *why)
+{
+	return r_kick(c, roomwork_sheet_patch(c, id, "admission", in, out,
+	    why));
+}
+
+static int
+r_admission_print(struct rec_ctx *c, const char *id, json_t *in,
+    json_t **out, struct rk_why *why)
+{
+	return roomwork_sheet_print(c, id, "admission", out, why);
+}
+
+static int
+r_discharge_get(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return roomwork_sheet_get(c, id, "discharge", out, why);
+}
+
+static int
+r_discharge_patch(struct rec_ctx *c, const char *id, json_t *in,
+    json_t **out, struct rk_why *why)
+{
+	return r_kick(c, roomwork_sheet_patch(c, id, "discharge", in, out,
+	    why));
+}
+
+static int
+r_discharge_print(struct rec_ctx *c, const char *id, json_t *in,
+    json_t **out, struct rk_why *why)
+{
+	return roomwork_sheet_print(c, id, "discharge", out, why);
+}
+
+static int
+r_audit(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	/* Ships this replica's noted reads: a device syncs them soon. */
+	return r_kick(c, roomwork_audit_list(c, id, out, why));
+}
+
 static const struct route localapi_routes[] = {
 	{ "GET", "status", NULL, ROLE_ANY, 200, r_status },
 	{ "GET", "rooms", NULL, ROLE_ANY, 200, r_rooms },
@@ -338,6 +569,42 @@ static const struct route localapi_routes[] = {
 	{ "POST", "sync", NULL, ROLE_DEVICE, 202, r_sync_start },
 	{ "GET", "sync", NULL, ROLE_DEVICE, 200, r_sync_get },
 	{ "GET", "refused", NULL, ROLE_DEVICE, 200, r_refused },
+	{ "GET", "conflicts", NULL, ROLE_ANY, 200, r_conflicts },
+	{ "POST", "conflicts", "resolve", ROLE_DEVICE, 200, r_conflict_resolve },
+	/* room work (daemon/roomwork.h) */
+	{ "GET", "rooms", "requests", ROLE_ANY, 200, r_requests },
+	{ "POST", "rooms", "requests", ROLE_DEVICE, 201, r_request_add },
+	{ "POST", "rooms", "request-status", ROLE_DEVICE, 200,
+	  r_request_status },
+	{ "GET", "requests", NULL, ROLE_ANY, 200, r_requests_mine },
+	{ "POST", "rooms", "read", ROLE_DEVICE, 200, r_read },
+	{ "GET", "rooms", "receipts", ROLE_ANY, 200, r_receipts },
+	{ "GET", "rooms", "members", ROLE_ANY, 200, r_members },
+	{ "POST", "rooms", "members", ROLE_DEVICE, 201, r_member_invite },
+	{ "POST", "rooms", "invitation", ROLE_DEVICE, 200, r_invitation },
+	{ "GET", "invitations", NULL, ROLE_DEVICE, 200, r_invitations },
+	{ "POST", "rooms", "leave", ROLE_DEVICE, 200, r_member_leave },
+	{ "POST", "rooms", "doctors", ROLE_DEVICE, 200, r_doctors },
+	{ "POST", "rooms", "archive", ROLE_DEVICE, 200, r_archive },
+	{ "GET", "rooms", "patient", ROLE_ANY, 200, r_patient_get },
+	{ "PATCH", "rooms", "patient", ROLE_DEVICE, 200, r_patient_patch },
+	{ "GET", "rooms", "acp", ROLE_ANY, 200, r_acp_get },
+	{ "POST", "rooms", "acp", ROLE_DEVICE, 201, r_acp_record },
+	{ "GET", "rooms", "medications", ROLE_ANY, 200, r_meds },
+	{ "POST", "rooms", "medications", ROLE_DEVICE, 201, r_med_add },
+	{ "POST", "rooms", "medication-stop", ROLE_DEVICE, 200, r_med_stop },
+	{ "GET", "rooms", "sheets", ROLE_ANY, 200, r_sheets },
+	{ "GET", "rooms", "admission-sheet", ROLE_ANY, 200, r_admission_get },
+	{ "PATCH", "rooms", "admission-sheet", ROLE_DEVICE, 200,
+	  r_admission_patch },
+	{ "GET", "rooms", "admission-print", ROLE_ANY, 200,
+	  r_admission_print },
+	{ "GET", "rooms", "discharge-sheet", ROLE_ANY, 200, r_discharge_get },
+	{ "PATCH", "rooms", "discharge-sheet", ROLE_DEVICE, 200,
+	  r_discharge_patch },
+	{ "GET", "rooms", "discharge-print", ROLE_ANY, 200,
+	  r_discharge_print },
+	{ "GET", "rooms", "audit", ROLE_ANY, 200, r_audit },
 	{ "GET", "directory", NULL, ROLE_HUB, 200, r_directory },
 	{ "POST", "agencies", NULL, ROLE_HUB, 201, r_agency_add },
 	{ "POST", "staff", NULL, ROLE_HUB, 201, r_staff_add },
@@ -465,13 +732,22 @@ localapi_dispatch(struct localapi *la, struct MHD_Connection *conn,
     const char *method, const char *url, struct localapi_req *req)
 {
 	struct localapi_answer ans;
-	const char *limit = NULL;
+	const char *limit = NULL, *all;
+	const uint8_t *body = req->body.data;
+	size_t len = req->body.len;
 
-	if (!strcmp(method, "GET"))
+	if (!strcmp(method, "GET")) {
 		limit = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
 		    "limit");
-	if (localapi_call(la->ctx, method, url, limit, req->body.data,
-	    req->body.len, &ans) != 0)
+		/* GET /v1/conflicts?all=1 reaches its route as {"all": true}. */
+		all = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+		    "all");
+		if (all != NULL && strcmp(all, "0") != 0 && len == 0) {
+			body = (const uint8_t *)"{\"all\": true}";
+			len = strlen((const char *)body);
+		}
+	}
+	if (localapi_call(la->ctx, method, url, limit, body, len, &ans) != 0)
 		return MHD_NO;
 	return localapi_send(conn, ans.status, ans.content_type, ans.data,
 	    ans.len);

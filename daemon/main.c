@@ -6,8 +6,9 @@
  * Start-up, in order: read D/renkei.conf; take D/renkeid.lock (one daemon
  * per data dir); unlock D/keys with the passphrase; register the encrypting
  * VFS with the database key; open (create, migrate) the replica; start the
- * role's engine -- a device's sync engine, or a hub's protocol server on
- * --listen; serve the local API on D/renkeid.sock.  Shutdown on
+ * role's engine -- a device's sync engine and its field web UI on
+ * --listen (webui.h), or a hub's protocol server on --listen; serve the
+ * local API on D/renkeid.sock.  Shutdown on
  * SIGTERM/SIGINT runs the same steps in reverse.  Runs in the foreground
  * and logs to stderr.
  */
@@ -37,6 +38,7 @@
 #include "daemon/store.h"
 #include "daemon/sync.h"
 #include "daemon/vfs.h"
+#include "daemon/webui.h"
 
 static void
 usage(void)
@@ -104,9 +106,11 @@ main(int argc, char **argv)
 	struct sync *sync = NULL;
 	struct hub *hub = NULL;
 	struct hubhttp *hh = NULL;
+	struct webui *ui = NULL;
 	struct rec_ctx ctx;
 	struct store_opts so;
 	char path[4096], sock[4096], marker[4096], vfsname[64];
+	char keyspath[4096];
 	char *pass = NULL;
 	size_t passlen = 0;
 	int ch, rc, lockfd = -1, check_only = 0, verbose = 0, sig, status = 1;
@@ -234,9 +238,27 @@ main(int argc, char **argv)
 			goto out;
 		}
 		ctx.sync = sync;
-		if (listen_addr != NULL)
-			log_warnx("--listen %s: this build has no field web UI "
-			    "yet; only the local socket is served", listen_addr);
+		/* The field web UI: its unlock passphrase is checked against
+		 * D/keys; RENKEI_UI_IDLE ("10m", "90s") sets its idle lock. */
+		if (listen_addr != NULL) {
+			struct webui_opts wo;
+
+			memset(&wo, 0, sizeof(wo));
+			wo.listen = listen_addr;
+			wo.keys_path = keyspath;
+			if (fs_path(keyspath, sizeof(keyspath), dir,
+			    RK_KEYS_FILE) != 0)
+				goto out;
+			if (webui_idle_parse(getenv("RENKEI_UI_IDLE"),
+			    &wo.idle_ms) != 0) {
+				log_warnx("RENKEI_UI_IDLE=%s: give seconds, or "
+				    "a number with s, m or h (at most 24h)",
+				    getenv("RENKEI_UI_IDLE"));
+				goto out;
+			}
+			if (webui_start(&wo, &ctx, &ui) != 0)
+				goto out;
+		}
 	}
 	if (fs_path(sock, sizeof(sock), dir, RK_SOCK_FILE) != 0 ||
 	    localapi_start(sock, &ctx, &la) != 0)
@@ -255,6 +277,7 @@ main(int argc, char **argv)
 	status = 0;
 out:
 	localapi_stop(la);
+	webui_stop(ui);
 	hubhttp_stop(hh);
 	hub_close(hub);
 	sync_stop(sync);

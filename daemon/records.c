@@ -17,15 +17,12 @@
 #include "common/id.h"
 #include "common/log.h"
 #include "common/vitals.h"
+#include "daemon/conflicts.h"
+#include "daemon/roomwork.h"
 #include "daemon/store.h"
 #include "schema/schema.h"
 
 static const char *const rec_card_fields[] = { API_CARD_FIELDS, NULL };
-
-static const char *const rec_card_labels[] = {
-	"診断名", "アレルギー", "内服薬", "主治医", "副主治医",
-	"家族連絡先", "要介護度", "ACP・本人の意思", "希望搬送先",
-};
 
 /* --- small helpers ------------------------------------------------------ */
 
@@ -208,6 +205,35 @@ rec_room_access(struct rec_ctx *c, const char *room, int for_write,
 	return 0;
 }
 
+/* Notes a write in the audit trail inside its transaction (roomwork.h). */
+static int
+rec_audit_write(struct rec_ctx *c, const char *room, const char *what,
+    const char *id, struct rk_why *why)
+{
+	char text[128];
+	int rc;
+
+	snprintf(text, sizeof(text), "%s%s%s", what, id ? " " : "",
+	    id ? id : "");
+	if ((rc = roomwork_audit_write(c, room, text)) != 0)
+		return rk_whyf(why, rc, "cannot note the write in the audit "
+		    "trail");
+	return 0;
+}
+
+/* The same for a read, outside any transaction. */
+static int
+rec_audit_read(struct rec_ctx *c, const char *room, const char *what,
+    struct rk_why *why)
+{
+	int rc;
+
+	if ((rc = roomwork_audit_read(c, room, what)) != 0)
+		return rk_whyf(why, rc, "cannot note the read in the audit "
+		    "trail");
+	return 0;
+}
+
 /* --- status and rooms ------------------------------------------------- */
 
 static int
@@ -248,17 +274,21 @@ int
 rec_status(struct rec_ctx *c, json_t **out, struct rk_why *why)
 {
 	sqlite3 *db = store_db(c->store);
-	json_int_t rooms = 0, pending = 0, refused = 0;
+	json_int_t rooms = 0, pending = 0, refused = 0, likely = 0;
+	int64_t conflicts = 0;
 	json_t *o;
 
-	if (rec_count(db, "SELECT count(*) FROM rooms", &rooms) != 0 ||
+	if (conflicts_open_count(db, &conflicts) != 0 ||
+	    rec_count(db, "SELECT count(*) FROM local_outbox WHERE status ="
+	    " 'pending' AND predicted_refusal IS NOT NULL", &likely) != 0 ||
+	    rec_count(db, "SELECT count(*) FROM rooms", &rooms) != 0 ||
 	    rec_count(db, "SELECT count(*) FROM local_outbox"
 	    " WHERE status = 'pending'", &pending) != 0 ||
 	    rec_count(db, "SELECT count(*) FROM local_outbox"
 	    " WHERE status = 'refused'", &refused) != 0)
 		return rk_whyf(why, RK_EDB, "cannot read the replica");
 	o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:o, s:o, s:o, "
-	    "s:I, s:i}",
+	    "s:I, s:i, s:I}",
 	    "role", c->role, "device_id", c->device_id, "staff", c->staff,
 	    "hub", c->hub_url && c->hub_url[0] ? json_string(c->hub_url) :
 	    json_null(), "rooms", rooms, "pending", pending,
@@ -266,9 +296,16 @@ rec_status(struct rec_ctx *c, json_t **out, struct rk_why *why)
 	    "last_sync", rec_meta(db, "last_sync"),
 	    "last_error", rec_meta(db, "last_error"),
 	    "last_refusal", rec_meta(db, "last_refusal"),
-	    "conflicts", (json_int_t)0, "schema_version", schema_version());
+	    "conflicts", (json_int_t)conflicts,
+	    "schema_version", schema_version(),
+	    "likely_refused", likely);
 	if (o == NULL)
 		return RK_ENOMEM;
+	/* Open and overdue requests, invitations, cards due for review. */
+	if (roomwork_status(c, o) != 0) {
+		json_decref(o);
+		return rk_whyf(why, RK_EDB, "cannot read the replica");
+	}
 	*out = o;
 	return 0;
 }
@@ -525,6 +562,10 @@ rec_room_create(struct rec_ctx *c, json_t *in, json_t **out,
 			goto out;
 	}
 	st = NULL;
+	if ((rc = roomwork_audit_write(c, room, "room created")) != 0) {
+		rk_whyf(why, rc, "cannot note the write in the audit trail");
+		goto out;
+	}
 	rc = store_tx_commit(tx, &seq, why);
 	tx = NULL;
 	if (rc != 0)
@@ -574,6 +615,8 @@ rec_post_add(struct rec_ctx *c, const char *room, json_t *in, json_t **out,
 	rc = rec_step_done(db, st, why);
 	st = NULL;
 	if (rc != 0)
+		goto out;
+	if ((rc = rec_audit_write(c, room, "post", id, why)) != 0)
 		goto out;
 	rc = store_tx_commit(tx, &seq, why);
 	tx = NULL;
@@ -669,6 +712,8 @@ rec_visit_add(struct rec_ctx *c, const char *room, json_t *in, json_t **out,
 	st = NULL;
 	if (rc != 0)
 		goto out;
+	if ((rc = rec_audit_write(c, room, "visit", id, why)) != 0)
+		goto out;
 	rc = store_tx_commit(tx, &seq, why);
 	tx = NULL;
 	if (rc == 0 && (*out = json_pack("{s:s, s:I}", "id", id, "seq",
@@ -688,7 +733,8 @@ rec_timeline(struct rec_ctx *c, const char *room, int limit, json_t **out,
 	json_t *items = NULL;
 	int rc;
 
-	if ((rc = rec_room_access(c, room, 0, why)) != 0)
+	if ((rc = rec_room_access(c, room, 0, why)) != 0 ||
+	    (rc = rec_audit_read(c, room, "timeline", why)) != 0)
 		return rc;
 	if (limit <= 0 || limit > 10000)
 		limit = 10000;
@@ -760,18 +806,27 @@ rec_card_get(struct rec_ctx *c, const char *room, json_t **out,
 {
 	sqlite3 *db = store_db(c->store);
 	sqlite3_stmt *st = NULL;
+	struct buf sql = BUF_INIT;
 	json_t *o = NULL;
 	int rc, i;
 
-	if ((rc = rec_room_access(c, room, 0, why)) != 0)
+	if ((rc = rec_room_access(c, room, 0, why)) != 0 ||
+	    (rc = rec_audit_read(c, room, "card", why)) != 0)
 		return rc;
-	if ((rc = rec_prepare(db, "SELECT p.name, p.birth_date, e.diagnoses, "
-	    "e.allergies, e.medications, e.primary_doctor, e.deputy_doctor, "
-	    "e.family_contacts, e.care_level, e.acp_summary, e.hospital, "
-	    "e.updated_by, e.updated_at FROM rooms r LEFT JOIN patients p "
-	    "USING (room_id) LEFT JOIN emergency_cards e USING (room_id) "
-	    "WHERE r.room_id = ?1", &st)) != 0)
-		return rk_whyf(why, rc, "cannot read the card");
+	rc = buf_appendf(&sql, "SELECT p.name, p.birth_date, e.updated_by, "
+	    "e.updated_at");
+	for (i = 0; rc == 0 && rec_card_fields[i] != NULL; i++)
+		rc = buf_appendf(&sql, ", e.%s", rec_card_fields[i]);
+	if (rc == 0)
+		rc = buf_appendf(&sql, " FROM rooms r LEFT JOIN patients p "
+		    "USING (room_id) LEFT JOIN emergency_cards e USING "
+		    "(room_id) WHERE r.room_id = ?1");
+	if (rc != 0)
+		goto out;
+	if ((rc = rec_prepare(db, (char *)sql.data, &st)) != 0) {
+		rk_whyf(why, rc, "cannot read the card");
+		goto out;
+	}
 	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		rc = rk_whyf(why, store_sqlite_err(db), "cannot read the card");
@@ -785,14 +840,21 @@ rec_card_get(struct rec_ctx *c, const char *room, json_t **out,
 	}
 	for (i = 0; rec_card_fields[i] != NULL; i++)
 		json_object_set_new(o, rec_card_fields[i],
-		    rec_column_json(st, 2 + i));
-	json_object_set_new(o, "updated_by", rec_column_json(st, 11));
-	json_object_set_new(o, "updated_at", rec_column_json(st, 12));
+		    rec_column_json(st, 4 + i));
+	json_object_set_new(o, "updated_by", rec_column_json(st, 2));
+	json_object_set_new(o, "updated_at", rec_column_json(st, 3));
+	/* What the room holds besides the card row: the patient's address,
+	 * the main and deputy doctor, ACP, current medications, review. */
+	if ((rc = roomwork_card_extras(c, room, o)) != 0) {
+		rk_whyf(why, rc, "cannot read the card");
+		goto out;
+	}
 	*out = o;
 	o = NULL;
 	rc = 0;
 out:
 	sqlite3_finalize(st);
+	buf_release(&sql);
 	json_decref(o);
 	return rc;
 }
@@ -821,6 +883,10 @@ rec_card_patch(struct rec_ctx *c, const char *room, json_t *in, json_t **out,
 			return rk_whyf(why, RK_EINVAL, "%s: not a card field",
 			    key);
 		if ((rc = rec_opt_string(in, key, &text[n], why)) != 0)
+			return rc;
+		/* The yearly review's date: a real day, not in the future. */
+		if (!strcmp(key, "reviewed_at") && text[n] != NULL &&
+		    (rc = rec_past_date(c, "reviewed_at", text[n], why)) != 0)
 			return rc;
 		n++;
 	}
@@ -868,6 +934,8 @@ rec_card_patch(struct rec_ctx *c, const char *room, json_t *in, json_t **out,
 	st = NULL;
 	if (rc != 0)
 		goto out;
+	if ((rc = rec_audit_write(c, room, "card edited", NULL, why)) != 0)
+		goto out;
 	rc = store_tx_commit(tx, NULL, why);
 	tx = NULL;
 	if (rc == 0)
@@ -881,72 +949,12 @@ out:
 	return rc;
 }
 
-static int
-rec_html_escape(struct buf *b, const char *s)
-{
-	int rc = 0;
-
-	for (; s != NULL && *s && rc == 0; s++) {
-		switch (*s) {
-		case '<': rc = buf_append(b, "&lt;", 4); break;
-		case '>': rc = buf_append(b, "&gt;", 4); break;
-		case '&': rc = buf_append(b, "&amp;", 5); break;
-		case '"': rc = buf_append(b, "&quot;", 6); break;
-		case '\'': rc = buf_append(b, "&#39;", 5); break;
-		case '\n': rc = buf_append(b, "<br>", 4); break;
-		default: rc = buf_append(b, s, 1);
-		}
-	}
-	return rc;
-}
-
+/* Drawn by roomwork_sheet.c with the other printable sheets. */
 int
 rec_card_html(struct rec_ctx *c, const char *room, struct buf *out,
     struct rk_why *why)
 {
-	json_t *card = NULL;
-	char today[11];
-	int rc, i;
-
-	if ((rc = rec_card_get(c, room, &card, why)) != 0)
-		return rc;
-	rec_today(c, today);
-	rc = buf_appendf(out, "<!DOCTYPE html>\n<html lang=\"ja\"><head>"
-	    "<meta charset=\"utf-8\"><title>救急情報カード</title><style>"
-	    "@page{size:A4;margin:12mm}body{font-family:sans-serif;"
-	    "font-size:12pt}h1{font-size:18pt;border-bottom:3px solid #000}"
-	    "table{border-collapse:collapse;width:100%%}th,td{border:1px "
-	    "solid #000;padding:6px;vertical-align:top;text-align:left}"
-	    "th{width:28%%;background:#eee}.d{font-size:10pt}</style></head>"
-	    "<body><h1>救急情報カード</h1><table><tr><th>氏名</th><td>");
-	if (rc == 0)
-		rc = rec_html_escape(out, json_string_value(json_object_get(card,
-		    "patient_name")));
-	if (rc == 0)
-		rc = buf_appendf(out, "</td></tr><tr><th>生年月日</th><td>");
-	if (rc == 0)
-		rc = rec_html_escape(out, json_string_value(json_object_get(card,
-		    "birth_date")));
-	if (rc == 0)
-		rc = buf_appendf(out, "</td></tr>");
-	for (i = 0; rc == 0 && rec_card_fields[i] != NULL; i++) {
-		rc = buf_appendf(out, "<tr><th>%s</th><td>",
-		    rec_card_labels[i]);
-		if (rc == 0)
-			rc = rec_html_escape(out, json_string_value(
-			    json_object_get(card, rec_card_fields[i])));
-		if (rc == 0)
-			rc = buf_appendf(out, "</td></tr>");
-	}
-	if (rc == 0)
-		rc = buf_appendf(out, "</table><p class=\"d\">印刷日 %s / 部屋 ",
-		    today);
-	if (rc == 0)
-		rc = rec_html_escape(out, room);
-	if (rc == 0)
-		rc = buf_appendf(out, "</p></body></html>\n");
-	json_decref(card);
-	return rc;
+	return roomwork_card_html(c, room, out, why);
 }
 
 /* --- changes the hub refused ------------------------------------------- */

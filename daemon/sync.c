@@ -29,9 +29,10 @@
  * the replica then holds exactly the hub's state at the old cursor.  Then
  * purges, a snapshot, the hub's canonical changesets in order (the hub
  * wins every conflict), and the entries the hub has not folded in yet are
- * re-applied oldest first with the hub's rule (DATA -> REPLACE, NOTFOUND ->
- * OMIT, CONFLICT -> OMIT if identical else REPLACE) while a session records
- * what each really changed.  Such a transaction is not a user write: it
+ * re-applied oldest first with the hub's conflict rules (conflicts.h,
+ * conflict/merge.h: the same decisions, no records written) while a
+ * session records what each really changed; an entry the rules would
+ * refuse stays un-applied, its predicted_refusal saying why.  Such a transaction is not a user write: it
  * goes around store_tx and nothing reaches the outbox.
  *
  * local_meta keys kept here (inside the encrypted replica):
@@ -67,7 +68,9 @@
 #include "common/keys.h"
 #include "common/log.h"
 #include "conflict/policy.h"
+#include "daemon/conflicts.h"
 #include "daemon/envelope.h"
+#include "daemon/fault.h"
 #include "daemon/reqsig.h"
 #include "daemon/roomhash.h"
 #include "daemon/store.h"
@@ -367,69 +370,6 @@ cs_conflict_force(void *arg, int kind, sqlite3_changeset_iter *it)
 	}
 	log_warnx("sync: %s: %s conflict on %s: change skipped", what,
 	    cs_kind_name(kind), table);
-	return SQLITE_CHANGESET_OMIT;
-}
-
-static int
-cs_value_equal(sqlite3_value *a, sqlite3_value *b)
-{
-	int t;
-
-	if (a == NULL || b == NULL)
-		return a == b;
-	if ((t = sqlite3_value_type(a)) != sqlite3_value_type(b))
-		return 0;
-	switch (t) {
-	case SQLITE_NULL:
-		return 1;
-	case SQLITE_INTEGER:
-		return sqlite3_value_int64(a) == sqlite3_value_int64(b);
-	case SQLITE_FLOAT:
-		return memcmp(&(double){ sqlite3_value_double(a) },
-		    &(double){ sqlite3_value_double(b) }, sizeof(double)) == 0;
-	default: {
-		int n = sqlite3_value_bytes(a);
-		const void *pa = t == SQLITE_TEXT ?
-		    (const void *)sqlite3_value_text(a) : sqlite3_value_blob(a);
-		const void *pb = t == SQLITE_TEXT ?
-		    (const void *)sqlite3_value_text(b) : sqlite3_value_blob(b);
-
-		return n == sqlite3_value_bytes(b) &&
-		    (n == 0 || memcmp(pa, pb, (size_t)n) == 0);
-	}
-	}
-}
-
-/*
- * Re-applying a pending entry: the rule the hub applies until the conflict
- * module lands, so the screen shows the likely outcome.
- */
-static int
-cs_conflict_reapply(void *arg, int kind, sqlite3_changeset_iter *it)
-{
-	const char *table = "?";
-	int ncol, op, ind, i;
-
-	(void)arg;
-	sqlite3changeset_op(it, &table, &ncol, &op, &ind);
-	switch (kind) {
-	case SQLITE_CHANGESET_DATA:
-		return SQLITE_CHANGESET_REPLACE;
-	case SQLITE_CHANGESET_NOTFOUND:
-		return SQLITE_CHANGESET_OMIT;
-	case SQLITE_CHANGESET_CONFLICT:
-		for (i = 0; i < ncol; i++) {
-			sqlite3_value *nv = NULL, *cv = NULL;
-
-			if (sqlite3changeset_new(it, i, &nv) != SQLITE_OK ||
-			    sqlite3changeset_conflict(it, i, &cv) != SQLITE_OK ||
-			    !cs_value_equal(nv, cv))
-				return SQLITE_CHANGESET_REPLACE;
-		}
-		return SQLITE_CHANGESET_OMIT;
-	}
-	log_warnx("sync: re-applying a pending change: %s conflict on %s: "
-	    "skipped", cs_kind_name(kind), table);
 	return SQLITE_CHANGESET_OMIT;
 }
 
@@ -742,20 +682,63 @@ batch_apply_entries(sqlite3 *db, const struct pull_response *r,
 	return 0;
 }
 
-/* Re-applies one entry's original changeset; `applied` := what changed. */
+/*
+ * Whether the hub's rules refuse cs even where it applies cleanly (the
+ * hub's pre-apply walk, conflicts_walk_change): 0 no, 1 yes (reason set).
+ */
+static int
+batch_walk(const void *cs, size_t n, char *reason, size_t rlen)
+{
+	sqlite3_changeset_iter *it = NULL;
+	int rc = 0, step;
+
+	if (n == 0 || n > INT32_MAX ||
+	    sqlite3changeset_start(&it, (int)n, (void *)cs) != SQLITE_OK)
+		return 0;	/* cs_apply below says what is wrong */
+	while ((step = sqlite3changeset_next(it)) == SQLITE_ROW)
+		if ((rc = conflicts_walk_change(it, NULL, reason, rlen)) != 0)
+			break;
+	sqlite3changeset_finalize(it);
+	return rc == 1;
+}
+
+/*
+ * Re-applies one entry's original changeset with the hub's conflict rules
+ * (conflicts.h, predicting: no records are written here, only the hub
+ * writes them); `applied` := what changed.  An entry the rules refuse is
+ * left un-applied (`applied` empty) with predicted_refusal saying why,
+ * until the hub answers.
+ */
 static int
 batch_reapply_one(sqlite3 *db, sqlite3_stmt *get, sqlite3_stmt *put,
     int64_t seq)
 {
 	sqlite3_session *sess = NULL;
+	struct conflicts_apply *a = NULL;
+	const void *cs;
+	char reason[256] = "";
 	void *out = NULL;
-	int n = 0, rc;
+	size_t len;
+	int n = 0, rc, arc;
 
 	sqlite3_bind_int64(get, 1, seq);
 	if (sqlite3_step(get) != SQLITE_ROW) {
 		rc = store_sqlite_err(db);
 		goto out;
 	}
+	cs = sqlite3_column_blob(get, 0);
+	len = (size_t)sqlite3_column_bytes(get, 0);
+	if (len > INT32_MAX) {
+		rc = RK_EPROTO;
+		goto out;
+	}
+	if (batch_walk(cs, len, reason, sizeof(reason)))
+		goto put;
+	if ((rc = conflicts_apply_begin(db, (const char *)
+	    sqlite3_column_text(get, 2) ? (const char *)
+	    sqlite3_column_text(get, 2) : "", (uint64_t)
+	    sqlite3_column_int64(get, 1), 1, &a)) != 0)
+		goto out;
 	if (sqlite3session_create(db, "main", &sess) != SQLITE_OK) {
 		rc = RK_ENOMEM;
 		goto out;
@@ -765,25 +748,46 @@ batch_reapply_one(sqlite3 *db, sqlite3_stmt *get, sqlite3_stmt *put,
 		rc = RK_EDB;
 		goto out;
 	}
-	if ((rc = cs_apply(db, sqlite3_column_blob(get, 0),
-	    (size_t)sqlite3_column_bytes(get, 0), 0, cs_conflict_reapply,
-	    NULL)) != 0)
+	/* Without NOSAVEPOINT: a refusal rolls back what went before it. */
+	arc = len == 0 ? SQLITE_OK : sqlite3changeset_apply_v2(db, (int)len,
+	    (void *)cs, cs_filter, conflicts_apply_on_conflict, a, NULL, NULL,
+	    0);
+	if ((rc = conflicts_apply_error(a)) != 0)
 		goto out;
+	if (arc == SQLITE_ABORT && conflicts_apply_refusal(a)[0] != '\0') {
+		snprintf(reason, sizeof(reason), "%s",
+		    conflicts_apply_refusal(a));
+		goto put;
+	}
+	if (arc != SQLITE_OK) {
+		log_warnx("sync: re-applying a pending change: %s (%d)",
+		    sqlite3_errmsg(db), arc);
+		rc = arc == SQLITE_CORRUPT || arc == SQLITE_MISUSE ?
+		    RK_EPROTO : store_sqlite_err(db);
+		goto out;
+	}
 	if (sqlite3session_changeset(sess, &n, &out) != SQLITE_OK) {
 		rc = RK_ENOMEM;
 		goto out;
 	}
+put:
 	/* An empty blob, never NULL: NULL would mean "the original". */
 	if (n > 0)
 		sqlite3_bind_blob(put, 1, out, n, SQLITE_STATIC);
 	else
 		sqlite3_bind_zeroblob(put, 1, 0);
 	sqlite3_bind_int64(put, 2, seq);
+	if (reason[0] != '\0')
+		sqlite3_bind_text(put, 3, reason, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(put, 3);
 	rc = sqlite3_step(put) == SQLITE_DONE ? 0 : store_sqlite_err(db);
 	sqlite3_reset(put);
 out:
 	sqlite3_reset(get);
-	sqlite3session_delete(sess);
+	if (sess != NULL)
+		sqlite3session_delete(sess);
+	conflicts_apply_free(a);
 	sqlite3_free(out);
 	return rc;
 }
@@ -836,10 +840,10 @@ batch_reapply(sqlite3 *db, const struct sync_batch *b, uint64_t cursor)
 	rc = 0;
 	if (n == 0)
 		goto out;
-	if ((rc = db_prepare(db, "SELECT changeset FROM local_outbox WHERE"
-	    " seq = ?1", &get)) != 0 ||
-	    (rc = db_prepare(db, "UPDATE local_outbox SET applied = ?1 WHERE"
-	    " seq = ?2", &put)) != 0)
+	if ((rc = db_prepare(db, "SELECT changeset, hlc, origin FROM"
+	    " local_outbox WHERE seq = ?1", &get)) != 0 ||
+	    (rc = db_prepare(db, "UPDATE local_outbox SET applied = ?1,"
+	    " predicted_refusal = ?3 WHERE seq = ?2", &put)) != 0)
 		goto out;
 	for (i = 0; i < n; i++)
 		if ((rc = batch_reapply_one(db, get, put, seqs[i])) != 0)
@@ -1464,6 +1468,7 @@ http_call(struct sync *sy, CURL *c, const struct hubcfg *h, int sign,
 	struct buf url = BUF_INIT;
 	char errbuf[CURL_ERROR_SIZE], line[256];
 	size_t ulen = strlen(h->url);
+	enum fault_verdict fv = FAULT_SEND;
 	CURLcode cc;
 	int rc;
 
@@ -1535,6 +1540,9 @@ http_call(struct sync *sy, CURL *c, const struct hubcfg *h, int sign,
 	} else {
 		curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
 	}
+	/* Tests may lose, repeat or delay requests (fault.h). */
+	if ((rc = fault_before(method, path, &fv, why)) != 0)
+		goto out;
 	cc = curl_easy_perform(c);
 	if (cc != CURLE_OK) {
 		rc = http_curl_error(cc, errbuf, &x, why);
@@ -1544,6 +1552,16 @@ http_call(struct sync *sy, CURL *c, const struct hubcfg *h, int sign,
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 	rc = 0;
+	if (fv == FAULT_SEND_TWICE) {
+		struct buf again = BUF_INIT;
+
+		x.body = &again;
+		(void)curl_easy_perform(c);
+		x.body = &r->body;
+		buf_release(&again);
+	} else if (fv == FAULT_LOSE_ANSWER) {
+		rc = fault_lost(why);
+	}
 out:
 	if (rc != 0)
 		buf_release(&r->body);

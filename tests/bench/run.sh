@@ -57,3 +57,4 @@ if [ "$found" -eq 0 ]; then
 	status=1
 fi
 exit $status
+# bench_sync: RK_BENCH_QUICK=1 selects its quick run (visits-10000, 10 devices); not --quick here: bench_store would refuse the flag.

@@ -7,8 +7,8 @@
  * replica, one bad envelope among good ones, non-members, unknown schema,
  * bad signatures, truncation, a zstd bomb, the room rules; enrolment;
  * request authentication (revocation, replay, clock skew); pull with its
- * snapshot and purge lists; snapshots; conflicts kept in the conflict
- * log; room hashes; and the HTTP server under garbage.
+ * snapshot and purge lists; snapshots; conflicts decided column by column
+ * and kept as conflict records; room hashes; and the HTTP server under garbage.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -1671,7 +1671,7 @@ card_patch(struct dev *d, const char *room, const char *json)
 }
 
 static void
-test_conflict_logged(void **state)
+test_conflict_records(void **state)
 {
 	struct fx *f = *state;
 	struct buf body = BUF_INIT;
@@ -1691,42 +1691,43 @@ test_conflict_logged(void **state)
 	apply_log(f, store_db(f->b.s), "r1", 0);
 	assert_same_room(f, store_db(f->b.s), "r1");
 
-	/* Both edit the same field from the same state, offline. */
+	/* Both edit the same field from the same state, offline; the
+	 * nurse (devB) a little later. */
 	card_patch(&f->a, "r1", "{\"allergies\": \"セフェム系\"}");
+	f->clk.now_ms += 1000;
 	card_patch(&f->b, "r1", "{\"allergies\": \"なし\"}");
 	body.len = 0;
 	env_outbox(&f->a, dev_last_seq(&f->a), 0, &body);
 	json_decref(push_ok(f, "devA", &body));
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM "
-	    "local_hub_conflict_log"), 0);
+	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM conflicts"), 0);
 	body.len = 0;
 	env_outbox(&f->b, dev_last_seq(&f->b), 0, &body);
 	out = push_ok(f, "devB", &body);
 	assert_string_equal(rstatus(out, 0), "applied");
 	json_decref(out);
 
-	/* The later push won, and the earlier value is on record. */
+	/* The later edit won; the other one is kept for review, with both
+	 * authors (the hub knows who wrote its value). */
 	assert_string_equal(qtext(hdb(f), "SELECT allergies FROM "
 	    "emergency_cards WHERE room_id = 'r1'"), "なし");
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM "
-	    "local_hub_conflict_log"), 1);
-	assert_string_equal(qtext(hdb(f), "SELECT table_name || '|' || kind || "
-	    "'|' || action || '|' || origin FROM local_hub_conflict_log"),
-	    "emergency_cards|data|replaced|devB");
-	assert_has(qtext(hdb(f), "SELECT detail FROM local_hub_conflict_log"),
-	    "セフェム系");
-	assert_has(qtext(hdb(f), "SELECT detail FROM local_hub_conflict_log"),
-	    "なし");
-	assert_has(qtext(hdb(f), "SELECT detail FROM local_hub_conflict_log"),
-	    "kept the later push");
-	assert_int_equal(qint(hdb(f), "SELECT hub_seq FROM "
-	    "local_hub_conflict_log"), head(f));
-	/* The canonical changeset carries the outcome to everyone. */
+	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM conflicts"), 1);
+	assert_string_equal(qtext(hdb(f), "SELECT room_id || '|' || "
+	    "table_name || '|' || column_name || '|' || kind || '|' || "
+	    "winner_value || '|' || loser_value || '|' || winner_origin || "
+	    "'|' || loser_origin || '|' || status || '|' || row_key FROM "
+	    "conflicts"), "r1|emergency_cards|allergies|review|\"なし\"|"
+	    "\"セフェム系\"|devB|devA|open|{\"room_id\":\"r1\"}");
+	assert_true(qint(hdb(f), "SELECT winner_hlc > loser_hlc FROM "
+	    "conflicts"));
+	/* The record is in the canonical changeset of that push. */
 	apply_log(f, store_db(f->c.s), "r1", 0);
 	assert_same_room(f, store_db(f->c.s), "r1");
+	assert_int_equal(qint(store_db(f->c.s), "SELECT count(*) FROM "
+	    "conflicts WHERE status = 'open'"), 1);
 
 	/* An insert the hub already has, byte for byte: a replay, dropped
-	 * without a note; a different one replaces it with a note. */
+	 * without a record; a different one keeps the first text (posts are
+	 * written once) and the other one in a record. */
 	body.len = 0;
 	craft(store_db(f->b.s), "DELETE FROM posts; INSERT INTO posts "
 	    "(room_id, id, author, created_at, body, hlc) VALUES ('r1', 'px', "
@@ -1748,17 +1749,14 @@ test_conflict_logged(void **state)
 	assert_int_equal(rseq(out, 1), rseq(out, 0));	/* nothing new */
 	assert_string_equal(rstatus(out, 2), "applied");
 	json_decref(out);
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM "
-	    "local_hub_conflict_log"), 2);
-	assert_string_equal(qtext(hdb(f), "SELECT kind || '|' || action FROM "
-	    "local_hub_conflict_log ORDER BY id DESC LIMIT 1"),
-	    "conflict|replaced");
-	assert_has(qtext(hdb(f), "SELECT detail FROM local_hub_conflict_log "
-	    "ORDER BY id DESC LIMIT 1"), "\"same\"");
 	assert_string_equal(qtext(hdb(f), "SELECT body FROM posts WHERE id = "
-	    "'px'"), "other");
+	    "'px'"), "same");
+	assert_string_equal(qtext(hdb(f), "SELECT kind || '|' || column_name "
+	    "|| '|' || winner_value || '|' || loser_value FROM conflicts WHERE "
+	    "table_name = 'posts'"), "insert_differs|body|\"same\"|"
+	    "\"other\"");
 
-	/* An update of a row the hub does not have: omitted, on record. */
+	/* An edit of a post's text is refused outright, nothing applied. */
 	body.len = 0;
 	exec(store_db(f->b.s), "INSERT INTO posts (room_id, id, author, "
 	    "created_at, body, hlc) VALUES ('r1', 'pz', 'ns-1', 5, 'v1', 5)");
@@ -1768,13 +1766,26 @@ test_conflict_logged(void **state)
 	    f->b.k.sign_sk);
 	sqlite3_free(cs);
 	out = push_ok(f, "devB", &body);
+	assert_string_equal(rstatus(out, 0), "refused");
+	assert_has(rreason(out, 0), "append-only");
+	json_decref(out);
+
+	/* An update of a row the hub does not have: omitted, on record. */
+	body.len = 0;
+	exec(store_db(f->b.s), "INSERT INTO medications (room_id, id, name, "
+	    "hlc) VALUES ('r1', 'mz', 'furosemide', 5)");
+	craft(store_db(f->b.s), "UPDATE medications SET dose = '40mg' WHERE "
+	    "id = 'mz'", &cs, &n);
+	env_raw(&body, "devB", "r1", 304, 304, 1, now_hlc(f), cs, (size_t)n,
+	    f->b.k.sign_sk);
+	sqlite3_free(cs);
+	out = push_ok(f, "devB", &body);
 	assert_string_equal(rstatus(out, 0), "applied");
 	json_decref(out);
-	assert_string_equal(qtext(hdb(f), "SELECT kind || '|' || action FROM "
-	    "local_hub_conflict_log ORDER BY id DESC LIMIT 1"),
-	    "notfound|omitted");
-	assert_has(qtext(hdb(f), "SELECT detail FROM local_hub_conflict_log "
-	    "ORDER BY id DESC LIMIT 1"), "v2");
+	assert_string_equal(qtext(hdb(f), "SELECT kind || '|' || column_name "
+	    "|| '|' || ifnull(winner_value, 'NO ROW') || '|' || loser_value "
+	    "FROM conflicts WHERE table_name = 'medications'"),
+	    "update_missing|dose|NO ROW|\"40mg\"");
 	buf_release(&body);
 }
 
@@ -2196,7 +2207,7 @@ main(void)
 		T(test_auth),
 		T(test_pull_snapshot_purge),
 		T(test_snapshot_chunks),
-		T(test_conflict_logged),
+		T(test_conflict_records),
 		T(test_hashes),
 		T(test_admin_directory),
 		T(test_http),

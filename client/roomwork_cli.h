@@ -1,0 +1,39 @@
+/*
+ * roomwork_cli.h - what the room-work commands share (cmd_request.c,
+ * cmd_read.c, cmd_member.c, cmd_acp.c, cmd_med.c, cmd_sheet.c,
+ * cmd_audit.c, cmd_patient.c, cmd_room_archive.c): the request kinds with
+ * their Japanese labels, resolving a record id typed short, and printing
+ * who read something.  Implemented in cmd_request.c.
+ */
+#ifndef RK_ROOMWORK_CLI_H
+#define RK_ROOMWORK_CLI_H
+
+#include <stddef.h>
+
+#include "client/cli.h"
+
+/* The kinds of request (daemon/roomwork.h) and their labels. */
+extern const struct cli_label rwc_request_kinds[];
+
+/*
+ * The full id of a post or request of room that `given` names: the id
+ * itself, or the end of one (at least 4 characters, as the lists show
+ * them) matching exactly one record.  Requests only unless posts_too.
+ * out has room for 64 characters and the NUL.
+ */
+int rwc_resolve_id(struct cli *cli, const char *room, const char *given,
+    int posts_too, char out[65]) RK_MUST_CHECK;
+
+/* "name (YYYY-MM-DD HH:MM), ..." of a read_by array; "-" if empty. */
+void rwc_print_readers(const json_t *read_by);
+
+/* Writes text to path with mode 0600 ("-": stdout). */
+int rwc_write_file(struct cli *cli, const char *path, const char *text,
+    size_t len) RK_MUST_CHECK;
+
+/* Sets o[key] from "FIELD=VALUE" (an empty VALUE sets null), refusing
+ * FIELD given twice. */
+int rwc_set_field(struct cli *cli, json_t *o, const char *arg,
+    const char *what) RK_MUST_CHECK;
+
+#endif
