@@ -10,6 +10,7 @@
 #include <math.h>
 #include <sqlite3.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -1053,8 +1054,21 @@ rec_refused(struct rec_ctx *c, json_t **out, struct rk_why *why)
 			rc = RK_ENOMEM;
 			goto out;
 		}
-		if ((rc = rec_changeset_rows(db, sqlite3_column_blob(st, 4),
-		    sqlite3_column_bytes(st, 4), rows)) != 0) {
+		{
+			const void *raw;
+			size_t rawlen;
+			void *owned = NULL;
+
+			rc = store_outbox_raw(sqlite3_column_blob(st, 4),
+			    (size_t)sqlite3_column_bytes(st, 4), &raw, &rawlen,
+			    &owned);
+			if (rc == 0)
+				rc = rawlen > INT32_MAX ? RK_EPROTO :
+				    rec_changeset_rows(db, raw, (int)rawlen,
+				    rows);
+			free(owned);
+		}
+		if (rc != 0) {
 			json_decref(rows);
 			rk_whyf(why, rc, "outbox entry %lld cannot be read",
 			    (long long)sqlite3_column_int64(st, 0));

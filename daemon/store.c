@@ -12,6 +12,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <zstd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -734,12 +735,75 @@ store_append_hub_log(struct store *s, struct store_tx *tx, const void *cs,
 	return 0;
 }
 
+/* Local data, authenticated by the VFS: the cap only guards against a
+ * frame header that claims an absurd size. */
+#define STORE_OUTBOX_ZMAX ((unsigned long long)1 << 31)
+
+int
+store_outbox_raw(const void *blob, size_t n, const void **raw,
+    size_t *rawlen, void **owned)
+{
+	static const uint8_t magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
+	unsigned long long size;
+	void *p;
+	size_t got;
+
+	*owned = NULL;
+	if (n < 4 || memcmp(blob, magic, 4) != 0) {
+		*raw = blob;
+		*rawlen = n;
+		return 0;
+	}
+	size = ZSTD_getFrameContentSize(blob, n);
+	if (size == ZSTD_CONTENTSIZE_UNKNOWN ||
+	    size == ZSTD_CONTENTSIZE_ERROR || size == 0 ||
+	    size > STORE_OUTBOX_ZMAX)
+		return RK_EPROTO;
+	if ((p = malloc((size_t)size)) == NULL)
+		return RK_ENOMEM;
+	got = ZSTD_decompress(p, (size_t)size, blob, n);
+	if (ZSTD_isError(got) || got != size) {
+		log_warnx("store: an outbox entry does not decompress: %s",
+		    ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short");
+		free(p);
+		return RK_EPROTO;
+	}
+	*raw = p;
+	*rawlen = got;
+	*owned = p;
+	return 0;
+}
+
+/* A large changeset compressed for the outbox, or NULL to keep it raw
+ * (small, or not smaller).  malloc'd: the caller frees. */
+static void *
+store_outbox_pack(const void *cs, int n, int *packed)
+{
+	size_t cap, z;
+	void *p;
+
+	if (n < STORE_OUTBOX_ZMIN)
+		return NULL;
+	cap = ZSTD_compressBound((size_t)n);
+	if ((p = malloc(cap)) == NULL)
+		return NULL;
+	/* Level 1: this is on the write path; compression on the wire
+	 * happens again, per envelope, anyway. */
+	z = ZSTD_compress(p, cap, cs, (size_t)n, 1);
+	if (ZSTD_isError(z) || z >= (size_t)n) {
+		free(p);
+		return NULL;
+	}
+	*packed = (int)z;
+	return p;
+}
+
 int
 store_tx_commit(struct store_tx *tx, int64_t *seq, struct rk_why *why)
 {
 	struct store *s = tx->s;
-	void *cs = NULL;
-	int n = 0, rc;
+	void *cs = NULL, *packed = NULL;
+	int n = 0, npacked = 0, rc;
 	int64_t newseq = 0;
 
 	/* A failed statement (SQLITE_FULL, say) may have rolled the whole
@@ -784,7 +848,11 @@ store_tx_commit(struct store_tx *tx, int64_t *seq, struct rk_why *why)
 		sqlite3_bind_int64(s->st_outbox, 3, (sqlite3_int64)tx->hlc);
 		sqlite3_bind_int(s->st_outbox, 4, schema_version());
 		sqlite3_bind_int64(s->st_outbox, 5, tx->now_ms);
-		sqlite3_bind_blob(s->st_outbox, 6, cs, n, SQLITE_STATIC);
+		if ((packed = store_outbox_pack(cs, n, &npacked)) != NULL)
+			sqlite3_bind_blob(s->st_outbox, 6, packed, npacked,
+			    SQLITE_STATIC);
+		else
+			sqlite3_bind_blob(s->st_outbox, 6, cs, n, SQLITE_STATIC);
 		rc = sqlite3_step(s->st_outbox);
 		sqlite3_reset(s->st_outbox);
 		sqlite3_clear_bindings(s->st_outbox);
@@ -817,6 +885,7 @@ captured:
 	if (seq != NULL)
 		*seq = newseq;
 out:
+	free(packed);
 	if (!tx->append)
 		sqlite3_free(cs);	/* the session's; the capture buf is ours */
 	if (rc != 0 && !sqlite3_get_autocommit(s->db))

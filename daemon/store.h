@@ -73,6 +73,19 @@ int store_tx_commit(struct store_tx *tx, int64_t *seq, struct rk_why *why)
 /* Rolls back and frees tx; NULL is fine. */
 void store_tx_abort(struct store_tx *tx);
 
+/*
+ * Outbox changesets of STORE_OUTBOX_ZMIN bytes or more are kept
+ * zstd-compressed (a bulk write's changeset would otherwise be written to
+ * disk twice its size); a zstd frame begins with its magic, a changeset
+ * with 'T' or 'P', so the two are told apart by their first bytes.
+ * store_outbox_raw hands back the changeset of an outbox blob: *raw points
+ * into blob (and *owned is NULL), or to a decompressed copy that the caller
+ * frees with free(*owned).  RK_EPROTO for a frame that does not decompress.
+ */
+#define STORE_OUTBOX_ZMIN (64 * 1024)
+int store_outbox_raw(const void *blob, size_t n, const void **raw,
+    size_t *rawlen, void **owned) RK_MUST_CHECK;
+
 /* Outbox entries not yet acknowledged by a hub. */
 int store_pending_count(struct store *s, int64_t *n) RK_MUST_CHECK;
 

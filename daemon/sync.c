@@ -580,10 +580,20 @@ batch_undo(sqlite3 *db)
 			rc = store_sqlite_err(db);
 			goto out;
 		}
-		rc = cs_apply(db, sqlite3_column_blob(get, 0),
-		    (size_t)sqlite3_column_bytes(get, 0),
-		    SQLITE_CHANGESETAPPLY_INVERT, cs_conflict_force,
-		    (void *)"undo");
+		{
+			const void *raw;
+			size_t rawlen;
+			void *owned = NULL;
+
+			rc = store_outbox_raw(sqlite3_column_blob(get, 0),
+			    (size_t)sqlite3_column_bytes(get, 0), &raw,
+			    &rawlen, &owned);
+			if (rc == 0)
+				rc = cs_apply(db, raw, rawlen,
+				    SQLITE_CHANGESETAPPLY_INVERT,
+				    cs_conflict_force, (void *)"undo");
+			free(owned);
+		}
 		sqlite3_reset(get);
 		if (rc != 0)
 			goto out;
@@ -717,7 +727,7 @@ batch_reapply_one(sqlite3 *db, sqlite3_stmt *get, sqlite3_stmt *put,
 	struct conflicts_apply *a = NULL;
 	const void *cs;
 	char reason[256] = "";
-	void *out = NULL;
+	void *out = NULL, *owned = NULL;
 	size_t len;
 	int n = 0, rc, arc;
 
@@ -726,8 +736,9 @@ batch_reapply_one(sqlite3 *db, sqlite3_stmt *get, sqlite3_stmt *put,
 		rc = store_sqlite_err(db);
 		goto out;
 	}
-	cs = sqlite3_column_blob(get, 0);
-	len = (size_t)sqlite3_column_bytes(get, 0);
+	if ((rc = store_outbox_raw(sqlite3_column_blob(get, 0),
+	    (size_t)sqlite3_column_bytes(get, 0), &cs, &len, &owned)) != 0)
+		goto out;
 	if (len > INT32_MAX) {
 		rc = RK_EPROTO;
 		goto out;
@@ -789,6 +800,7 @@ out:
 		sqlite3session_delete(sess);
 	conflicts_apply_free(a);
 	sqlite3_free(out);
+	free(owned);
 	return rc;
 }
 
@@ -1109,8 +1121,19 @@ sync_build_envelope(sqlite3 *db, const struct sync_range *r,
 		goto out;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (sqlite3changegroup_add(cg, sqlite3_column_bytes(st, 0),
-		    (void *)sqlite3_column_blob(st, 0)) != SQLITE_OK) {
+		const void *raw;
+		size_t rawlen;
+		void *owned = NULL;
+		int added;
+
+		if ((rc = store_outbox_raw(sqlite3_column_blob(st, 0),
+		    (size_t)sqlite3_column_bytes(st, 0), &raw, &rawlen,
+		    &owned)) != 0)
+			goto out;
+		added = rawlen <= INT32_MAX ? sqlite3changegroup_add(cg,
+		    (int)rawlen, (void *)raw) : SQLITE_TOOBIG;
+		free(owned);
+		if (added != SQLITE_OK) {
 			log_warnx("sync: entry %" PRId64 " of envelope %" PRId64
 			    "..%" PRId64 " cannot be merged", count + 1,
 			    r->first, r->last);

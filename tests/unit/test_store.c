@@ -665,6 +665,70 @@ test_append_capture_refuses_update(void **state)
 	write_post(f, "r1", "p3", "c");
 }
 
+/* A large change is kept compressed in the outbox and read back whole. */
+static void
+test_outbox_large_compressed(void **state)
+{
+	struct fx *f = *state;
+	struct store_tx *tx = NULL;
+	sqlite3_changeset_iter *it = NULL;
+	sqlite3_stmt *st = NULL;
+	sqlite3_value *v = NULL;
+	const void *raw = NULL;
+	size_t rawlen = 0, i;
+	void *owned = NULL;
+	char *body, id[16];
+	int64_t seq;
+	int rows = 0, op, ncol, ind;
+	const char *tab;
+
+	body = malloc(2000);
+	assert_non_null(body);
+	for (i = 0; i < 1999; i++)
+		body[i] = "訪問記録"[i % 12];
+	body[1999] = '\0';
+	assert_int_equal(store_tx_begin_append(f->s, "r1", &tx), 0);
+	for (i = 0; i < 100; i++) {
+		snprintf(id, sizeof(id), "big%03zu", i);
+		must_insert_post(db_of(f), "r1", id, body);
+	}
+	seq = commit_ok(tx);
+	assert_int_equal(sqlite3_prepare_v2(db_of(f), "SELECT changeset FROM "
+	    "local_outbox WHERE seq = ?1", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, seq);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	/* Stored as a zstd frame, far smaller than 100 rows of 2 KB. */
+	assert_memory_equal(sqlite3_column_blob(st, 0), "\x28\xb5\x2f\xfd",
+	    4);
+	assert_true(sqlite3_column_bytes(st, 0) < STORE_OUTBOX_ZMIN);
+	assert_int_equal(store_outbox_raw(sqlite3_column_blob(st, 0),
+	    (size_t)sqlite3_column_bytes(st, 0), &raw, &rawlen, &owned), 0);
+	assert_non_null(owned);
+	assert_true(rawlen > 100 * 1999);
+	assert_int_equal(sqlite3changeset_start(&it, (int)rawlen, (void *)raw),
+	    SQLITE_OK);
+	while (sqlite3changeset_next(it) == SQLITE_ROW) {
+		sqlite3changeset_op(it, &tab, &ncol, &op, &ind);
+		assert_string_equal(tab, "posts");
+		assert_int_equal(sqlite3changeset_new(it, 4, &v), SQLITE_OK);
+		assert_string_equal((const char *)sqlite3_value_text(v), body);
+		rows++;
+	}
+	assert_int_equal(sqlite3changeset_finalize(it), SQLITE_OK);
+	assert_int_equal(rows, 100);
+	free(owned);
+	/* A small change stays as it is: the accessor hands it straight. */
+	assert_int_equal(store_outbox_raw("T\x01", 2, &raw, &rawlen, &owned),
+	    0);
+	assert_null(owned);
+	assert_int_equal(rawlen, 2);
+	/* A damaged frame is an error, never a changeset. */
+	assert_int_equal(store_outbox_raw("\x28\xb5\x2f\xfd\x00\x00", 6,
+	    &raw, &rawlen, &owned), RK_EPROTO);
+	sqlite3_finalize(st);
+	free(body);
+}
+
 static void
 test_empty_tx_no_outbox(void **state)
 {
@@ -1371,6 +1435,7 @@ main(void)
 		T(test_append_capture_matches_session),
 		T(test_append_capture_many_rows),
 		T(test_append_capture_refuses_update),
+		T(test_outbox_large_compressed),
 		T(test_empty_tx_no_outbox),
 		T(test_other_room_refused),
 		T(test_device_cannot_write_directory),
