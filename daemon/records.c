@@ -20,94 +20,13 @@
 #include "common/vitals.h"
 #include "daemon/conflicts.h"
 #include "daemon/roomwork.h"
+#include "daemon/roomwork_int.h"
 #include "daemon/store.h"
 #include "schema/schema.h"
 
 static const char *const rec_card_fields[] = { API_CARD_FIELDS, NULL };
 
 /* --- small helpers ------------------------------------------------------ */
-
-static int
-rec_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
-{
-	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
-		log_warnx("records: %s: %s", sql, sqlite3_errmsg(db));
-		return RK_EDB;
-	}
-	return 0;
-}
-
-/* Runs st to completion and finalizes it. */
-static int
-rec_step_done(sqlite3 *db, sqlite3_stmt *st, struct rk_why *why)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_finalize(st);
-	if (rc == SQLITE_DONE)
-		return 0;
-	return rk_whyf(why, store_sqlite_err(db), "cannot save: %s",
-	    sqlite3_errmsg(db));
-}
-
-static void
-rec_bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
-{
-	if (s != NULL)
-		sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(st, i);
-}
-
-static json_t *
-rec_column_json(sqlite3_stmt *st, int i)
-{
-	switch (sqlite3_column_type(st, i)) {
-	case SQLITE_INTEGER:
-		return json_integer(sqlite3_column_int64(st, i));
-	case SQLITE_FLOAT:
-		return json_real(sqlite3_column_double(st, i));
-	case SQLITE_TEXT:
-		return json_string((const char *)sqlite3_column_text(st, i));
-	default:
-		return json_null();
-	}
-}
-
-/* Optional string member: absent or null → *out NULL.  Must be a string
- * of at most API_MAX_TEXT bytes otherwise. */
-static int
-rec_opt_string(json_t *in, const char *key, const char **out,
-    struct rk_why *why)
-{
-	json_t *v = json_object_get(in, key);
-
-	*out = NULL;
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if (!json_is_string(v))
-		return rk_whyf(why, RK_EINVAL, "%s: must be text", key);
-	if (json_string_length(v) > API_MAX_TEXT)
-		return rk_whyf(why, RK_EINVAL, "%s: longer than %d bytes", key,
-		    API_MAX_TEXT);
-	if (strlen(json_string_value(v)) != json_string_length(v))
-		return rk_whyf(why, RK_EINVAL, "%s: contains a NUL byte", key);
-	*out = json_string_value(v);
-	return 0;
-}
-
-static int
-rec_req_string(json_t *in, const char *key, const char **out,
-    struct rk_why *why)
-{
-	int rc;
-
-	if ((rc = rec_opt_string(in, key, out, why)) != 0)
-		return rc;
-	if (*out == NULL || (*out)[0] == '\0')
-		return rk_whyf(why, RK_EINVAL, "%s: required", key);
-	return 0;
-}
 
 int
 rec_valid_date(const char *s)
@@ -132,17 +51,6 @@ rec_valid_date(const char *s)
 	return 1;
 }
 
-/* Today's date (UTC+9, where the users are) for "not in the future". */
-static void
-rec_today(struct rec_ctx *c, char out[11])
-{
-	time_t t = (time_t)(rk_now_ms(store_clock(c->store)) / 1000) + 9 * 3600;
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, 11, "%Y-%m-%d", &tm);
-}
-
 static int
 rec_past_date(struct rec_ctx *c, const char *field, const char *v,
     struct rk_why *why)
@@ -152,7 +60,7 @@ rec_past_date(struct rec_ctx *c, const char *field, const char *v,
 	if (!rec_valid_date(v))
 		return rk_whyf(why, RK_EINVAL,
 		    "%s: '%s' is not a date (YYYY-MM-DD)", field, v);
-	rec_today(c, today);
+	rw_today(c, today);
 	if (strcmp(v, today) > 0)
 		return rk_whyf(why, RK_EINVAL, "%s: %s is in the future",
 		    field, v);
@@ -175,7 +83,7 @@ rec_room_access(struct rec_ctx *c, const char *room, int for_write,
 	if (!id_valid_name(room))
 		return rk_whyf(why, RK_EINVAL, "room: '%s' is not a room id",
 		    room);
-	if ((rc = rec_prepare(db, "SELECT r.status, EXISTS (SELECT 1 FROM "
+	if ((rc = rw_prepare(db, "SELECT r.status, EXISTS (SELECT 1 FROM "
 	    "memberships m WHERE m.room_id = r.room_id AND m.staff_id = ?2 "
 	    "AND m.status = 'active') FROM rooms r WHERE r.room_id = ?1",
 	    &st)) != 0)
@@ -243,7 +151,7 @@ rec_count(sqlite3 *db, const char *sql, json_int_t *n)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = rec_prepare(db, sql, &st)) != 0)
+	if ((rc = rw_prepare(db, sql, &st)) != 0)
 		return rc;
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		*n = sqlite3_column_int64(st, 0);
@@ -261,11 +169,11 @@ rec_meta(sqlite3 *db, const char *key)
 	sqlite3_stmt *st = NULL;
 	json_t *v;
 
-	if (rec_prepare(db, "SELECT value FROM local_meta WHERE key = ?1",
+	if (rw_prepare(db, "SELECT value FROM local_meta WHERE key = ?1",
 	    &st) != 0)
 		return json_null();
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
-	v = sqlite3_step(st) == SQLITE_ROW ? rec_column_json(st, 0) :
+	v = sqlite3_step(st) == SQLITE_ROW ? rw_column_json(st, 0) :
 	    json_null();
 	sqlite3_finalize(st);
 	return v;
@@ -319,7 +227,7 @@ rec_rooms_list(struct rec_ctx *c, json_t **out, struct rk_why *why)
 	json_t *rooms = NULL, *o = NULL;
 	int rc;
 
-	if ((rc = rec_prepare(db, "SELECT r.room_id, r.kind, r.title, "
+	if ((rc = rw_prepare(db, "SELECT r.room_id, r.kind, r.title, "
 	    "r.status, p.name, (SELECT json_group_array(staff_id) FROM "
 	    "memberships m WHERE m.room_id = r.room_id AND m.status = "
 	    "'active') FROM rooms r LEFT JOIN patients p USING (room_id) "
@@ -337,11 +245,11 @@ rec_rooms_list(struct rec_ctx *c, json_t **out, struct rk_why *why)
 		json_t *members = json_loads(
 		    (const char *)sqlite3_column_text(st, 5), 0, NULL);
 		json_t *r = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
-		    "room_id", rec_column_json(st, 0),
-		    "kind", rec_column_json(st, 1),
-		    "title", rec_column_json(st, 2),
-		    "status", rec_column_json(st, 3),
-		    "patient_name", rec_column_json(st, 4),
+		    "room_id", rw_column_json(st, 0),
+		    "kind", rw_column_json(st, 1),
+		    "title", rw_column_json(st, 2),
+		    "status", rw_column_json(st, 3),
+		    "patient_name", rw_column_json(st, 4),
 		    "members", members ? members : json_array());
 
 		if (r == NULL || json_array_append_new(rooms, r) != 0) {
@@ -380,7 +288,7 @@ rec_check_doctor_rule(sqlite3 *db, json_t *members, struct rk_why *why)
 	json_t *m;
 	int known = 0, doctors = 0, rc;
 
-	if ((rc = rec_prepare(db, "SELECT profession FROM staff WHERE id = ?1",
+	if ((rc = rw_prepare(db, "SELECT profession FROM staff WHERE id = ?1",
 	    &st)) != 0)
 		return rk_whyf(why, rc, "cannot read the directory");
 	json_array_foreach(members, i, m) {
@@ -419,16 +327,16 @@ rec_room_create(struct rec_ctx *c, json_t *in, json_t **out,
 
 	if (!json_is_object(in))
 		return rk_whyf(why, RK_EINVAL, "body: must be a JSON object");
-	if ((rc = rec_req_string(in, "room_id", &room, why)) != 0 ||
-	    (rc = rec_req_string(in, "patient_name", &pname, why)) != 0 ||
-	    (rc = rec_req_string(in, "consent_date", &cdate, why)) != 0 ||
-	    (rc = rec_opt_string(in, "kind", &kind, why)) != 0 ||
-	    (rc = rec_opt_string(in, "consenter", &consenter, why)) != 0 ||
-	    (rc = rec_opt_string(in, "consenter_name", &cname, why)) != 0 ||
-	    (rc = rec_opt_string(in, "relation", &relation, why)) != 0 ||
-	    (rc = rec_opt_string(in, "scope", &scope, why)) != 0 ||
-	    (rc = rec_opt_string(in, "paper_location", &paper, why)) != 0 ||
-	    (rc = rec_opt_string(in, "birth_date", &bdate, why)) != 0)
+	if ((rc = rw_req_string(in, "room_id", &room, why)) != 0 ||
+	    (rc = rw_req_string(in, "patient_name", &pname, why)) != 0 ||
+	    (rc = rw_req_string(in, "consent_date", &cdate, why)) != 0 ||
+	    (rc = rw_opt_string(in, "kind", &kind, why)) != 0 ||
+	    (rc = rw_opt_string(in, "consenter", &consenter, why)) != 0 ||
+	    (rc = rw_opt_string(in, "consenter_name", &cname, why)) != 0 ||
+	    (rc = rw_opt_string(in, "relation", &relation, why)) != 0 ||
+	    (rc = rw_opt_string(in, "scope", &scope, why)) != 0 ||
+	    (rc = rw_opt_string(in, "paper_location", &paper, why)) != 0 ||
+	    (rc = rw_opt_string(in, "birth_date", &bdate, why)) != 0)
 		return rc;
 	if (!id_valid_name(room))
 		return rk_whyf(why, RK_EINVAL, "room_id: '%s' is not a valid id "
@@ -483,7 +391,7 @@ rec_room_create(struct rec_ctx *c, json_t *in, json_t **out,
 		rk_whyf(why, rc, "cannot start a write");
 		goto out;
 	}
-	if ((rc = rec_prepare(db, "SELECT EXISTS (SELECT 1 FROM rooms WHERE "
+	if ((rc = rw_prepare(db, "SELECT EXISTS (SELECT 1 FROM rooms WHERE "
 	    "room_id = ?1)", &st)) != 0)
 		goto out;
 	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
@@ -496,7 +404,7 @@ rec_room_create(struct rec_ctx *c, json_t *in, json_t **out,
 		goto out;
 	}
 
-	if ((rc = rec_prepare(db, "INSERT INTO rooms (room_id, kind, title, "
+	if ((rc = rw_prepare(db, "INSERT INTO rooms (room_id, kind, title, "
 	    "created_by, created_at, hlc) VALUES (?1, 'patient', ?2, ?3, ?4, "
 	    "?5)", &st)) != 0)
 		goto out;
@@ -505,25 +413,25 @@ rec_room_create(struct rec_ctx *c, json_t *in, json_t **out,
 	sqlite3_bind_text(st, 3, c->staff, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, store_tx_now_ms(tx));
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)store_tx_hlc(tx));
-	rc = rec_step_done(db, st, why);
+	rc = rw_step_done(db, st, why);
 	st = NULL;
 	if (rc != 0)
 		goto out;
 
-	if ((rc = rec_prepare(db, "INSERT INTO patients (room_id, name, "
+	if ((rc = rw_prepare(db, "INSERT INTO patients (room_id, name, "
 	    "birth_date, hlc) VALUES (?1, ?2, ?3, ?4)", &st)) != 0)
 		goto out;
 	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, pname, -1, SQLITE_STATIC);
-	rec_bind_text_or_null(st, 3, bdate);
+	rw_bind_text_or_null(st, 3, bdate);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)store_tx_hlc(tx));
-	rc = rec_step_done(db, st, why);
+	rc = rw_step_done(db, st, why);
 	st = NULL;
 	if (rc != 0)
 		goto out;
 
 	id_new(store_clock(c->store), cid);
-	if ((rc = rec_prepare(db, "INSERT INTO consents (room_id, id, "
+	if ((rc = rw_prepare(db, "INSERT INTO consents (room_id, id, "
 	    "consent_date, consenter, consenter_name, relation, scope, "
 	    "paper_location, recorded_by, recorded_at, hlc) VALUES (?1, ?2, "
 	    "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", &st)) != 0)
@@ -532,20 +440,20 @@ rec_room_create(struct rec_ctx *c, json_t *in, json_t **out,
 	sqlite3_bind_text(st, 2, cid, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, cdate, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 4, consenter, -1, SQLITE_STATIC);
-	rec_bind_text_or_null(st, 5, cname);
-	rec_bind_text_or_null(st, 6, relation);
-	rec_bind_text_or_null(st, 7, scope);
-	rec_bind_text_or_null(st, 8, paper);
+	rw_bind_text_or_null(st, 5, cname);
+	rw_bind_text_or_null(st, 6, relation);
+	rw_bind_text_or_null(st, 7, scope);
+	rw_bind_text_or_null(st, 8, paper);
 	sqlite3_bind_text(st, 9, c->staff, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 10, store_tx_now_ms(tx));
 	sqlite3_bind_int64(st, 11, (sqlite3_int64)store_tx_hlc(tx));
-	rc = rec_step_done(db, st, why);
+	rc = rw_step_done(db, st, why);
 	st = NULL;
 	if (rc != 0)
 		goto out;
 
 	json_array_foreach(all, i, m) {
-		if ((rc = rec_prepare(db, "INSERT INTO memberships (room_id, "
+		if ((rc = rw_prepare(db, "INSERT INTO memberships (room_id, "
 		    "staff_id, role, added_by, added_at, hlc) VALUES (?1, ?2, "
 		    "?3, ?4, ?5, ?6)", &st)) != 0)
 			goto out;
@@ -557,7 +465,7 @@ rec_room_create(struct rec_ctx *c, json_t *in, json_t **out,
 		sqlite3_bind_text(st, 4, c->staff, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 5, store_tx_now_ms(tx));
 		sqlite3_bind_int64(st, 6, (sqlite3_int64)store_tx_hlc(tx));
-		rc = rec_step_done(db, st, why);
+		rc = rw_step_done(db, st, why);
 		st = NULL;
 		if (rc != 0)
 			goto out;
@@ -597,14 +505,14 @@ rec_post_add(struct rec_ctx *c, const char *room, json_t *in, json_t **out,
 
 	if (!json_is_object(in))
 		return rk_whyf(why, RK_EINVAL, "body: must be a JSON object");
-	if ((rc = rec_req_string(in, "body", &body, why)) != 0)
+	if ((rc = rw_req_string(in, "body", &body, why)) != 0)
 		return rc;
 	if ((rc = rec_room_access(c, room, 1, why)) != 0)
 		return rc;
 	if ((rc = store_tx_begin_append(c->store, room, &tx)) != 0)
 		return rk_whyf(why, rc, "cannot start a write");
 	id_new(store_clock(c->store), id);
-	if ((rc = rec_prepare(db, "INSERT INTO posts (room_id, id, author, "
+	if ((rc = rw_prepare(db, "INSERT INTO posts (room_id, id, author, "
 	    "created_at, body, hlc) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st)) != 0)
 		goto out;
 	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
@@ -613,7 +521,7 @@ rec_post_add(struct rec_ctx *c, const char *room, json_t *in, json_t **out,
 	sqlite3_bind_int64(st, 4, store_tx_now_ms(tx));
 	sqlite3_bind_text(st, 5, body, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 6, (sqlite3_int64)store_tx_hlc(tx));
-	rc = rec_step_done(db, st, why);
+	rc = rw_step_done(db, st, why);
 	st = NULL;
 	if (rc != 0)
 		goto out;
@@ -669,7 +577,7 @@ rec_visit_add(struct rec_ctx *c, const char *room, json_t *in, json_t **out,
 	if (have[0] && v[1] >= v[0])
 		return rk_whyf(why, RK_EINVAL, "bp_dia: %g is not below the "
 		    "systolic %g", v[1], v[0]);
-	if ((rc = rec_opt_string(in, "note", &note, why)) != 0)
+	if ((rc = rw_opt_string(in, "note", &note, why)) != 0)
 		return rc;
 	if (nhave == 0 && (note == NULL || note[0] == '\0'))
 		return rk_whyf(why, RK_EINVAL,
@@ -690,7 +598,7 @@ rec_visit_add(struct rec_ctx *c, const char *room, json_t *in, json_t **out,
 		at = json_integer_value(jat);
 	}
 	id_new(store_clock(c->store), id);
-	if ((rc = rec_prepare(db, "INSERT INTO visits (room_id, id, author, "
+	if ((rc = rw_prepare(db, "INSERT INTO visits (room_id, id, author, "
 	    "visited_at, bp_sys, bp_dia, pulse, temp, spo2, resp, weight, "
 	    "note, hlc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
 	    "?12, ?13)", &st)) != 0)
@@ -707,9 +615,9 @@ rec_visit_add(struct rec_ctx *c, const char *room, json_t *in, json_t **out,
 		else
 			sqlite3_bind_double(st, 5 + i, v[i]);
 	}
-	rec_bind_text_or_null(st, 12, note);
+	rw_bind_text_or_null(st, 12, note);
 	sqlite3_bind_int64(st, 13, (sqlite3_int64)store_tx_hlc(tx));
-	rc = rec_step_done(db, st, why);
+	rc = rw_step_done(db, st, why);
 	st = NULL;
 	if (rc != 0)
 		goto out;
@@ -740,7 +648,7 @@ rec_timeline(struct rec_ctx *c, const char *room, int limit, json_t **out,
 	if (limit <= 0 || limit > 10000)
 		limit = 10000;
 	/* The newest `limit` items, shown oldest first. */
-	if ((rc = rec_prepare(db, "SELECT * FROM (SELECT 'post', p.id, "
+	if ((rc = rw_prepare(db, "SELECT * FROM (SELECT 'post', p.id, "
 	    "p.author, s.name, p.created_at AS at, p.body, NULL, NULL, NULL, "
 	    "NULL, NULL, NULL, NULL FROM posts p LEFT JOIN staff s ON s.id = "
 	    "p.author WHERE p.room_id = ?1 AND p.deleted_at IS NULL "
@@ -762,21 +670,21 @@ rec_timeline(struct rec_ctx *c, const char *room, int limit, json_t **out,
 		int i;
 
 		it = json_pack("{s:s, s:o, s:o, s:o, s:o}", "type", type,
-		    "id", rec_column_json(st, 1),
-		    "author", rec_column_json(st, 2),
-		    "author_name", rec_column_json(st, 3),
-		    "at", rec_column_json(st, 4));
+		    "id", rw_column_json(st, 1),
+		    "author", rw_column_json(st, 2),
+		    "author_name", rw_column_json(st, 3),
+		    "at", rw_column_json(st, 4));
 		if (it == NULL) {
 			rc = RK_ENOMEM;
 			goto out;
 		}
 		if (strcmp(type, "post") == 0) {
-			json_object_set_new(it, "body", rec_column_json(st, 5));
+			json_object_set_new(it, "body", rw_column_json(st, 5));
 		} else {
 			for (i = 0; rec_vital_cols[i] != NULL; i++)
 				json_object_set_new(it, rec_vital_cols[i],
-				    rec_column_json(st, 6 + i));
-			json_object_set_new(it, "note", rec_column_json(st, 5));
+				    rw_column_json(st, 6 + i));
+			json_object_set_new(it, "note", rw_column_json(st, 5));
 		}
 		if (json_array_append_new(items, it) != 0) {
 			rc = RK_ENOMEM;
@@ -824,7 +732,7 @@ rec_card_get(struct rec_ctx *c, const char *room, json_t **out,
 		    "(room_id) WHERE r.room_id = ?1");
 	if (rc != 0)
 		goto out;
-	if ((rc = rec_prepare(db, (char *)sql.data, &st)) != 0) {
+	if ((rc = rw_prepare(db, (char *)sql.data, &st)) != 0) {
 		rk_whyf(why, rc, "cannot read the card");
 		goto out;
 	}
@@ -834,16 +742,16 @@ rec_card_get(struct rec_ctx *c, const char *room, json_t **out,
 		goto out;
 	}
 	if ((o = json_pack("{s:s, s:o, s:o}", "room_id", room,
-	    "patient_name", rec_column_json(st, 0),
-	    "birth_date", rec_column_json(st, 1))) == NULL) {
+	    "patient_name", rw_column_json(st, 0),
+	    "birth_date", rw_column_json(st, 1))) == NULL) {
 		rc = RK_ENOMEM;
 		goto out;
 	}
 	for (i = 0; rec_card_fields[i] != NULL; i++)
 		json_object_set_new(o, rec_card_fields[i],
-		    rec_column_json(st, 4 + i));
-	json_object_set_new(o, "updated_by", rec_column_json(st, 2));
-	json_object_set_new(o, "updated_at", rec_column_json(st, 3));
+		    rw_column_json(st, 4 + i));
+	json_object_set_new(o, "updated_by", rw_column_json(st, 2));
+	json_object_set_new(o, "updated_at", rw_column_json(st, 3));
 	/* What the room holds besides the card row: the patient's address,
 	 * the main and deputy doctor, ACP, current medications, review. */
 	if ((rc = roomwork_card_extras(c, room, o)) != 0) {
@@ -883,7 +791,7 @@ rec_card_patch(struct rec_ctx *c, const char *room, json_t *in, json_t **out,
 		if (rec_card_fields[i] == NULL)
 			return rk_whyf(why, RK_EINVAL, "%s: not a card field",
 			    key);
-		if ((rc = rec_opt_string(in, key, &text[n], why)) != 0)
+		if ((rc = rw_opt_string(in, key, &text[n], why)) != 0)
 			return rc;
 		/* The yearly review's date: a real day, not in the future. */
 		if (!strcmp(key, "reviewed_at") && text[n] != NULL &&
@@ -923,15 +831,15 @@ rec_card_patch(struct rec_ctx *c, const char *room, json_t *in, json_t **out,
 		rk_whyf(why, rc, "cannot start a write");
 		goto out;
 	}
-	if ((rc = rec_prepare(db, (char *)sql.data, &st)) != 0)
+	if ((rc = rw_prepare(db, (char *)sql.data, &st)) != 0)
 		goto out;
 	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, c->staff, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, store_tx_now_ms(tx));
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)store_tx_hlc(tx));
 	for (i = 0; i < n; i++)
-		rec_bind_text_or_null(st, 5 + i, text[i]);
-	rc = rec_step_done(db, st, why);
+		rw_bind_text_or_null(st, 5 + i, text[i]);
+	rc = rw_step_done(db, st, why);
 	st = NULL;
 	if (rc != 0)
 		goto out;
@@ -971,7 +879,7 @@ rec_changeset_rows(sqlite3 *db, const void *cs, int n, json_t *rows)
 
 	if (sqlite3changeset_start(&it, n, (void *)cs) != SQLITE_OK)
 		return RK_EPROTO;
-	if (rec_prepare(db, "SELECT name FROM pragma_table_info(?1) ORDER BY "
+	if (rw_prepare(db, "SELECT name FROM pragma_table_info(?1) ORDER BY "
 	    "cid", &ti) != 0) {
 		sqlite3changeset_finalize(it);
 		return RK_EDB;
@@ -1039,7 +947,7 @@ rec_refused(struct rec_ctx *c, json_t **out, struct rk_why *why)
 	json_t *list = NULL;
 	int rc;
 
-	if ((rc = rec_prepare(db, "SELECT seq, room_id, created_at, "
+	if ((rc = rw_prepare(db, "SELECT seq, room_id, created_at, "
 	    "refused_reason, changeset FROM local_outbox WHERE status = "
 	    "'refused' ORDER BY seq", &st)) != 0)
 		return rk_whyf(why, rc, "cannot read the outbox");
@@ -1076,9 +984,9 @@ rec_refused(struct rec_ctx *c, json_t **out, struct rk_why *why)
 		}
 		e = json_pack("{s:I, s:o, s:o, s:o, s:o}",
 		    "seq", (json_int_t)sqlite3_column_int64(st, 0),
-		    "room_id", rec_column_json(st, 1),
-		    "at", rec_column_json(st, 2),
-		    "reason", rec_column_json(st, 3), "rows", rows);
+		    "room_id", rw_column_json(st, 1),
+		    "at", rw_column_json(st, 2),
+		    "reason", rw_column_json(st, 3), "rows", rows);
 		if (e == NULL || json_array_append_new(list, e) != 0) {
 			rc = RK_ENOMEM;
 			goto out;
