@@ -640,7 +640,7 @@ localapi_answer_json(struct localapi_answer *ans, int status, json_t *o)
 
 int
 localapi_call(struct rec_ctx *c, const char *method, const char *url,
-    const char *limit, const uint8_t *body, size_t len,
+    const struct localapi_query *q, const uint8_t *body, size_t len,
     struct localapi_answer *ans)
 {
 	struct rk_why why = { "" };
@@ -695,10 +695,12 @@ localapi_call(struct rec_ctx *c, const char *method, const char *url,
 			    jerr.text);
 			goto out;
 		}
-	} else if (limit != NULL) {
-		/* The only query argument so far: ?limit=N for timelines. */
-		if ((in = json_pack("{s:I}", "limit",
-		    (json_int_t)atoi(limit))) == NULL) {
+	} else if (q != NULL && (q->limit != NULL || q->all)) {
+		if ((in = json_object()) == NULL ||
+		    (q->limit != NULL && json_object_set_new(in, "limit",
+		    json_integer(atoi(q->limit))) != 0) ||
+		    (q->all && json_object_set_new(in, "all",
+		    json_true()) != 0)) {
 			rc = RK_ENOMEM;
 			goto out;
 		}
@@ -727,27 +729,31 @@ out:
 	return rc;
 }
 
+void
+localapi_query_read(struct MHD_Connection *conn, const char *method,
+    struct localapi_query *q)
+{
+	const char *all;
+
+	memset(q, 0, sizeof(*q));
+	if (strcmp(method, "GET") != 0)
+		return;
+	q->limit = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
+	    "limit");
+	all = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "all");
+	q->all = all != NULL && strcmp(all, "0") != 0;
+}
+
 static enum MHD_Result
 localapi_dispatch(struct localapi *la, struct MHD_Connection *conn,
     const char *method, const char *url, struct localapi_req *req)
 {
 	struct localapi_answer ans;
-	const char *limit = NULL, *all;
-	const uint8_t *body = req->body.data;
-	size_t len = req->body.len;
+	struct localapi_query q;
 
-	if (!strcmp(method, "GET")) {
-		limit = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-		    "limit");
-		/* GET /v1/conflicts?all=1 reaches its route as {"all": true}. */
-		all = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-		    "all");
-		if (all != NULL && strcmp(all, "0") != 0 && len == 0) {
-			body = (const uint8_t *)"{\"all\": true}";
-			len = strlen((const char *)body);
-		}
-	}
-	if (localapi_call(la->ctx, method, url, limit, body, len, &ans) != 0)
+	localapi_query_read(conn, method, &q);
+	if (localapi_call(la->ctx, method, url, &q, req->body.data,
+	    req->body.len, &ans) != 0)
 		return MHD_NO;
 	return localapi_send(conn, ans.status, ans.content_type, ans.data,
 	    ans.len);

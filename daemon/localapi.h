@@ -22,15 +22,28 @@ struct localapi_answer {
 	size_t len;
 };
 
+/* The query arguments a GET may carry: ?limit=N (timelines) and ?all=1
+ * (conflicts, resolved ones too). */
+struct localapi_query {
+	const char *limit;	/* NULL if absent */
+	int all;
+};
+
+struct MHD_Connection;
+/* Reads them from a request (both servers use libmicrohttpd). */
+void localapi_query_read(struct MHD_Connection *conn, const char *method,
+    struct localapi_query *q);
+
 /*
  * Runs one local API call -- routing, JSON in and out, errors as
  * {"error", "code"} -- with no transport: the Unix socket server and the
- * field UI's server both call it, holding the store lock.  limit is the
- * ?limit= query argument of a GET, or NULL.  Fails only for lack of memory
- * (every refusal is an answer).
+ * field UI's server both call it, holding the store lock.  A GET's query
+ * arguments (q, may be NULL) reach the route as its input object
+ * ({"limit": N, "all": true}).  Fails only for lack of memory (every
+ * refusal is an answer).
  */
 int localapi_call(struct rec_ctx *c, const char *method, const char *url,
-    const char *limit, const uint8_t *body, size_t len,
+    const struct localapi_query *q, const uint8_t *body, size_t len,
     struct localapi_answer *ans) RK_MUST_CHECK;
 
 /* Listens on sock_path (replacing a stale socket file; mode 0600) and

@@ -623,25 +623,13 @@ webui_api(struct webui *w, struct MHD_Connection *conn, const char *method,
     const char *url, struct webui_req *req)
 {
 	struct localapi_answer ans;
-	const char *limit = NULL, *all;
-	const uint8_t *body = req->body.data;
-	size_t len = req->body.len;
+	struct localapi_query q;
 	int rc;
 
-	if (!strcmp(method, "GET")) {
-		limit = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-		    "limit");
-		/* As on the Unix socket (localapi.c): ?all=1 reaches the
-		 * route as {"all": true}. */
-		all = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND,
-		    "all");
-		if (all != NULL && strcmp(all, "0") != 0 && len == 0) {
-			body = (const uint8_t *)"{\"all\": true}";
-			len = strlen((const char *)body);
-		}
-	}
+	localapi_query_read(conn, method, &q);
 	store_lock(w->ctx->store);
-	rc = localapi_call(w->ctx, method, url, limit, body, len, &ans);
+	rc = localapi_call(w->ctx, method, url, &q, req->body.data,
+	    req->body.len, &ans);
 	store_unlock(w->ctx->store);
 	if (rc != 0)
 		return MHD_NO;
