@@ -2,7 +2,8 @@
  * cmd_card.c - renkei card ROOM: the emergency card (救急情報), what an
  * ambulance crew needs at the door.  Shows it with Japanese labels; --set
  * FIELD=VALUE edits fields (an empty VALUE clears one); --print saves the
- * printable sheet that renkeid renders (card.html) to a file.
+ * printable sheet that renkeid renders (card.html) to a file, and a PDF of
+ * it where a converter is installed (client/print.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,16 +11,17 @@
 
 #include "client/cli.h"
 #include "client/client.h"
+#include "client/print.h"
 #include "common/api.h"
-#include "common/fsutil.h"
-#include "common/id.h"
 
-enum { CARD_SET = 1, CARD_PRINT, CARD_OUT };
+enum { CARD_SET = 1, CARD_PRINT, CARD_OUT, CARD_PDF, CARD_NO_PDF };
 
 static const struct cli_opt card_opts[] = {
 	{ "set", 1, CARD_SET },
 	{ "print", 0, CARD_PRINT },
 	{ "out", 1, CARD_OUT },
+	{ "pdf", 1, CARD_PDF },
+	{ "no-pdf", 0, CARD_NO_PDF },
 	CLI_OPT_END,
 };
 
@@ -143,10 +145,10 @@ card_add_set(struct cli *cli, json_t *patch, const char *arg)
 	return cli_set_str(cli, patch, field, eq + 1, field);
 }
 
-/* Fetches the printable sheet and writes it to out ("-": stdout). */
+/* Fetches the printable sheet and writes it (and its PDF) as po says. */
 static int
-card_print(struct cli *cli, const char *room, const char *out, char *path,
-    size_t pathlen, size_t *bytes)
+card_print(struct cli *cli, const char *room, const struct print_opts *po,
+    struct print_done *done)
 {
 	const char *dir = NULL;
 	uint8_t *html = NULL;
@@ -154,33 +156,15 @@ card_print(struct cli *cli, const char *room, const char *out, char *path,
 	size_t len = 0;
 	int rc;
 
-	if (out == NULL) {
-		/* A room id is a safe file name; anything else is not. */
-		if (!id_valid_name(room))
-			return rk_whyf(&cli->why, RK_EINVAL, "give --out FILE: "
-			    "'%s' cannot name a file", room);
-		snprintf(path, pathlen, "%s-card.html", room);
-	} else
-		snprintf(path, pathlen, "%s", out);
 	if ((rc = cli_need_dir(cli, &dir)) != 0 ||
 	    (rc = cli_room_path(cli, url, sizeof(url), room,
 	    "/card.html")) != 0)
 		goto out;
+	/* html is ours (free()). */
 	if ((rc = client_call_raw(dir, "GET", url, NULL, NULL, 0, &html, &len,
 	    NULL, &cli->why)) != 0)
 		goto out;
-	if (strcmp(path, "-") == 0) {
-		if (fwrite(html, 1, len, stdout) != len)
-			rc = rk_whyf(&cli->why, RK_EIO, "cannot write the "
-			    "card to standard output");
-		goto out;
-	}
-	/* The sheet holds patient data: readable by its owner only. */
-	if ((rc = fs_write_atomic(path, html, len, 0600)) != 0) {
-		rc = cli_reported(cli, rc);
-		goto out;
-	}
-	*bytes = len;
+	rc = print_sheet(cli, room, "card", html, len, po, done);
 out:
 	free(html);
 	return rc;
@@ -190,10 +174,11 @@ int
 cmd_card(int argc, char **argv, struct cli *cli)
 {
 	struct cli_args a;
+	struct print_opts po = { NULL, NULL, 0 };
+	struct print_done done;
 	json_t *patch = NULL, *card = NULL, *o = NULL;
-	const char *val, *room = NULL, *out = NULL;
-	char path[4096], url[512];
-	size_t bytes = 0;
+	const char *val, *room = NULL;
+	char url[512];
 	int id, rc, print = 0;
 
 	if ((patch = json_object()) == NULL) {
@@ -212,7 +197,13 @@ cmd_card(int argc, char **argv, struct cli *cli)
 			print = 1;
 			break;
 		case CARD_OUT:
-			out = val;
+			po.out = val;
+			break;
+		case CARD_PDF:
+			po.pdf = val;
+			break;
+		case CARD_NO_PDF:
+			po.no_pdf = 1;
 			break;
 		default:
 			if (room != NULL) {
@@ -229,11 +220,9 @@ cmd_card(int argc, char **argv, struct cli *cli)
 		rc = cli_usage(cli, "give the ROOM");
 		goto out;
 	}
-	if (out != NULL && !print) {
-		rc = cli_usage(cli, "--out goes with --print");
+	if ((rc = print_check_opts(cli, print, &po)) != 0)
 		goto out;
-	}
-	if (out != NULL && strcmp(out, "-") == 0 &&
+	if (po.out != NULL && strcmp(po.out, "-") == 0 &&
 	    (cli->json || json_object_size(patch) > 0)) {
 		rc = cli_usage(cli, "--out - (the sheet on standard output) "
 		    "cannot go with --set or --json");
@@ -248,8 +237,7 @@ cmd_card(int argc, char **argv, struct cli *cli)
 		rc = cli_call(cli, "GET", url, NULL, &card);
 	if (rc != 0)
 		goto out;
-	if (print && (rc = card_print(cli, room, out, path, sizeof(path),
-	    &bytes)) != 0)
+	if (print && (rc = card_print(cli, room, &po, &done)) != 0)
 		goto out;
 
 	if (cli->json && print) {
@@ -258,9 +246,14 @@ cmd_card(int argc, char **argv, struct cli *cli)
 			goto out;
 		}
 		if ((rc = cli_set_str(cli, o, "room_id", room, "ROOM")) != 0 ||
-		    (rc = cli_set_str(cli, o, "path", path, "--out")) != 0 ||
+		    (rc = cli_set_str(cli, o, "path", done.html, "--out")) ||
 		    (rc = cli_set(cli, o, "bytes",
-		    json_integer((json_int_t)bytes))) != 0 ||
+		    json_integer((json_int_t)done.bytes))) != 0 ||
+		    (rc = done.pdf[0] != '\0' ? cli_set_str(cli, o, "pdf",
+		    done.pdf, "--pdf") : cli_set(cli, o, "pdf",
+		    json_null())) != 0 ||
+		    (done.pdf_skipped != NULL && (rc = cli_set(cli, o,
+		    "pdf_skipped", json_string(done.pdf_skipped))) != 0) ||
 		    (card != NULL && (rc = cli_set(cli, o, "card",
 		    json_incref(card))) != 0))
 			goto out;
@@ -270,8 +263,10 @@ cmd_card(int argc, char **argv, struct cli *cli)
 	else {
 		if (card != NULL)
 			card_show(room, card);
-		if (print && strcmp(path, "-") != 0)
-			printf("%s\n", path);
+		if (print && strcmp(done.html, "-") != 0)
+			printf("%s\n", done.html);
+		if (print && done.pdf[0] != '\0' && strcmp(done.html, "-") != 0)
+			printf("%s\n", done.pdf);
 	}
 out:
 	json_decref(o);

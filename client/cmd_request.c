@@ -18,7 +18,6 @@
 
 #include "client/cli.h"
 #include "client/roomwork_cli.h"
-#include "common/fsutil.h"
 
 const struct cli_label rwc_request_kinds[] = {
 	{ "visiting-nurse-instruction", "訪問看護指示書" },
@@ -130,24 +129,6 @@ rwc_print_readers(const json_t *read_by)
 			printf(" (%s)", when);
 		}
 	}
-}
-
-int
-rwc_write_file(struct cli *cli, const char *path, const char *text,
-    size_t len)
-{
-	int rc;
-
-	if (strcmp(path, "-") == 0) {
-		if (fwrite(text, 1, len, stdout) != len)
-			return rk_whyf(&cli->why, RK_EIO, "cannot write to "
-			    "standard output");
-		return 0;
-	}
-	/* The sheet holds patient data: readable by its owner only. */
-	if ((rc = fs_write_atomic(path, text, len, 0600)) != 0)
-		return cli_reported(cli, rc);
-	return 0;
 }
 
 int

@@ -4,25 +4,28 @@
  * hospital's for the home team at discharge (退院時情報).  A sheet starts
  * filled from what the room holds (patient, card, team, ACP, medications,
  * last vitals), so nobody types it twice; --set edits it; --print writes
- * the printable page.
+ * the printable page, and its PDF where a converter is installed
+ * (client/print.h).
  *
  *   renkei sheet ROOM admission|discharge [--set FIELD=VALUE ...] [--new]
- *       [--print [--out FILE]]
+ *       [--print [--out FILE] [--pdf FILE | --no-pdf]]
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "client/cli.h"
+#include "client/print.h"
 #include "client/roomwork_cli.h"
-#include "common/id.h"
 
-enum { SH_SET = 1, SH_NEW, SH_PRINT, SH_OUT };
+enum { SH_SET = 1, SH_NEW, SH_PRINT, SH_OUT, SH_PDF, SH_NO_PDF };
 
 static const struct cli_opt sh_opts[] = {
 	{ "set", 1, SH_SET },
 	{ "new", 0, SH_NEW },
 	{ "print", 0, SH_PRINT },
 	{ "out", 1, SH_OUT },
+	{ "pdf", 1, SH_PDF },
+	{ "no-pdf", 0, SH_NO_PDF },
 	CLI_OPT_END,
 };
 
@@ -66,9 +69,11 @@ int
 cmd_sheet(int argc, char **argv, struct cli *cli)
 {
 	struct cli_args a;
-	json_t *fields = NULL, *req = NULL, *resp = NULL, *pr = NULL;
-	const char *val, *room = NULL, *kind = NULL, *out = NULL, *html;
-	char path[512], file[4096], suffix[64];
+	struct print_opts po = { NULL, NULL, 0 };
+	struct print_done done;
+	json_t *fields = NULL, *req = NULL, *resp = NULL, *pr = NULL, *o = NULL;
+	const char *val, *room = NULL, *kind = NULL, *html;
+	char path[512], suffix[64];
 	int id, rc, print = 0, new_sheet = 0;
 
 	if ((fields = json_object()) == NULL)
@@ -83,7 +88,9 @@ cmd_sheet(int argc, char **argv, struct cli *cli)
 			break;
 		case SH_NEW: new_sheet = 1; break;
 		case SH_PRINT: print = 1; break;
-		case SH_OUT: out = val; break;
+		case SH_OUT: po.out = val; break;
+		case SH_PDF: po.pdf = val; break;
+		case SH_NO_PDF: po.no_pdf = 1; break;
 		default:
 			if (room == NULL)
 				room = val;
@@ -107,11 +114,9 @@ cmd_sheet(int argc, char **argv, struct cli *cli)
 		    "(入院時) or discharge (退院時)", kind);
 		goto out;
 	}
-	if (out != NULL && !print) {
-		rc = cli_usage(cli, "--out goes with --print");
+	if ((rc = print_check_opts(cli, print, &po)) != 0)
 		goto out;
-	}
-	if (out != NULL && strcmp(out, "-") == 0 && cli->json) {
+	if (po.out != NULL && strcmp(po.out, "-") == 0 && cli->json) {
 		rc = cli_usage(cli, "--out - cannot go with --json");
 		goto out;
 	}
@@ -140,35 +145,38 @@ cmd_sheet(int argc, char **argv, struct cli *cli)
 			    "sheet");
 			goto out;
 		}
-		if (out == NULL) {
-			if (!id_valid_name(room)) {
-				rc = rk_whyf(&cli->why, RK_EINVAL, "give --out "
-				    "FILE: '%s' cannot name a file", room);
-				goto out;
-			}
-			snprintf(file, sizeof(file), "%s-%s.html", room, kind);
-		} else
-			snprintf(file, sizeof(file), "%s", out);
-		if ((rc = rwc_write_file(cli, file, html, strlen(html))) != 0)
+		if ((rc = print_sheet(cli, room, kind, html, strlen(html),
+		    &po, &done)) != 0)
 			goto out;
 	}
 	if (cli->json) {
-		json_t *o = resp != NULL ? json_incref(resp) : json_object();
-
-		if (print)
-			json_object_set_new(o, "path", json_string(file));
+		o = resp != NULL ? json_incref(resp) : json_object();
+		if (o == NULL) {
+			rc = rk_whyf(&cli->why, RK_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (print && ((rc = cli_set_str(cli, o, "path", done.html,
+		    "--out")) != 0 || (rc = done.pdf[0] != '\0' ?
+		    cli_set_str(cli, o, "pdf", done.pdf, "--pdf") : cli_set(cli,
+		    o, "pdf", json_null())) != 0 || (done.pdf_skipped != NULL &&
+		    (rc = cli_set(cli, o, "pdf_skipped",
+		    json_string(done.pdf_skipped))) != 0)))
+			goto out;
 		rc = cli_print_json(cli, o);
-		json_decref(o);
 	} else {
 		if (resp != NULL)
 			sh_show(resp);
-		if (print && strcmp(file, "-") != 0)
-			printf("%s\n", file);
+		if (print && strcmp(done.html, "-") != 0) {
+			printf("%s\n", done.html);
+			if (done.pdf[0] != '\0')
+				printf("%s\n", done.pdf);
+		}
 	}
 out:
 	json_decref(fields);
 	json_decref(req);
 	json_decref(resp);
 	json_decref(pr);
+	json_decref(o);
 	return rc;
 }

@@ -27,10 +27,6 @@ int rwc_resolve_id(struct cli *cli, const char *room, const char *given,
 /* "name (YYYY-MM-DD HH:MM), ..." of a read_by array; "-" if empty. */
 void rwc_print_readers(const json_t *read_by);
 
-/* Writes text to path with mode 0600 ("-": stdout). */
-int rwc_write_file(struct cli *cli, const char *path, const char *text,
-    size_t len) RK_MUST_CHECK;
-
 /* Sets o[key] from "FIELD=VALUE" (an empty VALUE sets null), refusing
  * FIELD given twice. */
 int rwc_set_field(struct cli *cli, json_t *o, const char *arg,

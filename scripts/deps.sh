@@ -9,6 +9,9 @@ libcmocka-dev sqlite3 zstd curl procps"
 # playwright-core from npm), and Japanese fonts so the screenshots show
 # the text a tablet would.
 pkgs="$pkgs chromium fonts-noto-cjk"
+# Integration tests: libfaketime to run a daemon at another date (overdue
+# requests, the retention period), poppler-utils to render a printed PDF.
+pkgs="$pkgs faketime poppler-utils"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||

@@ -12,10 +12,14 @@
 #   refused), dr-1 named main doctor; dr-1 records ACP twice (both kept,
 #   the latest current).  The printed sheet (card --print) holds every one
 #   of those by text, the stopped medication not; a review date in the
-#   future is refused, today's shows with next year's due date.  Headless
-#   Chromium renders the sheet to PNG (and PDF; pdftoppm renders that too
-#   where installed) -- skipped, saying so, where Chromium is missing.
-#   The hub prints the same card.
+#   future is refused, today's shows with next year's due date.
+#   card --print also writes the PDF beside the HTML (renkei runs headless
+#   Chromium): both mode 0600, no temporary file left; the PDF is one page
+#   (pdfinfo), holds the patient's data (pdftotext), and pdftoppm renders
+#   it to a PNG of A4 proportions that is not blank.  Where Chromium is
+#   missing, card --print says so, writes the HTML and exits 0, and the
+#   rendering is skipped, saying so.  dr-1's device prints the same card
+#   to the default file names; the hub prints it too.
 . "$(dirname "$0")/synclib.sh"
 
 HUB=$RK_TMP/hub
@@ -97,9 +101,26 @@ rk "$NS" card tanaka --set reviewed_at="$TOMORROW"
 assert_refused "a review date in the future is refused" "reviewed_at"
 rk "$NS" card tanaka --set reviewed_at="$TODAY"
 assert_ok "nurse-1 records today's yearly review"
-rk "$NS" card tanaka --print --out "$RK_TMP/card.html"
+CHROMIUM=$(command -v chromium || command -v chromium-browser || true)
+mkdir -p "$RK_TMP/tmp"
+TMPDIR=$RK_TMP/tmp rk "$NS" card tanaka --print --out "$RK_TMP/card.html"
 assert_ok "card --print writes the sheet"
-assert_eq "$RK_TMP/card.html" "$RK_OUT" "and names the file"
+assert_eq "$RK_TMP/card.html" "$(printf '%s\n' "$RK_OUT" | head -n 1)" \
+    "and names the HTML file"
+assert_eq 600 "$(stat -c %a "$RK_TMP/card.html")" \
+    "the HTML file is readable by its owner only"
+if [ -n "$CHROMIUM" ]; then
+	assert_eq "$RK_TMP/card.pdf" "$(printf '%s\n' "$RK_OUT" | sed -n 2p)" \
+	    "and the PDF beside it ($CHROMIUM)"
+	assert_eq 600 "$(stat -c %a "$RK_TMP/card.pdf" 2>/dev/null)" \
+	    "the PDF is readable by its owner only"
+else
+	assert_contains "$RK_ERR" "no PDF converter" \
+	    "without Chromium: a note that no PDF was made"
+	[ ! -e "$RK_TMP/card.pdf" ] && pass "and no PDF" ||
+	    check_fail "a PDF without a converter"
+fi
+assert_eq "" "$(ls -A "$RK_TMP/tmp")" "no temporary file is left behind"
 H=$(cat "$RK_TMP/card.html")
 for want in "<th>氏名</th><td>田中花子</td>" \
     "<th>生年月日</th><td>1938-04-02</td>" \
@@ -126,60 +147,92 @@ age=$(( $(TZ=JST-9 date +%Y) - 1938 ))
 [ "$(TZ=JST-9 date +%m%d)" \< "0402" ] && age=$((age - 1))
 assert_contains "$H" "<th>年齢</th><td>${age}歳</td>" "the age is printed ($age)"
 
-rk "$DR" card tanaka --print --out "$RK_TMP/card-dr.html"
-assert_ok "dr-1's device prints the card too"
+mkdir -p "$RK_TMP/dr-print"
+pushd "$RK_TMP/dr-print" >/dev/null || fail "cd $RK_TMP/dr-print"
+rk "$DR" card tanaka --print --no-pdf
+popd >/dev/null || fail "cd back"
+assert_ok "dr-1's device prints the card too (HTML only)"
+assert_eq "tanaka-card.html" "$RK_OUT" "to ROOM-card.html by default"
+assert_eq "tanaka-card.html" "$(ls "$RK_TMP/dr-print")" "and nothing else"
 assert_eq "$(grep -o '<table>.*</table>' "$RK_TMP/card.html")" \
-    "$(grep -o '<table>.*</table>' "$RK_TMP/card-dr.html")" \
+    "$(grep -o '<table>.*</table>' "$RK_TMP/dr-print/tanaka-card.html")" \
     "the same card on the doctor's device"
-rk "$HUB" card tanaka --print --out "$RK_TMP/card-hub.html"
+rk "$HUB" card tanaka --print --no-pdf --out "$RK_TMP/card-hub.html"
 assert_ok "the hub operator prints it"
 assert_contains "$(cat "$RK_TMP/card-hub.html")" "<th>氏名</th><td>田中花子</td>" \
     "the hub's sheet names the patient"
 
-# --- rendered, as it will be printed ---------------------------------------------------
+# --- the PDF, rendered as it will be printed -------------------------------------------
 
-CHROMIUM=${RK_CHROMIUM:-$(command -v chromium || command -v chromium-browser || true)}
 if [ -z "$CHROMIUM" ]; then
-	echo "SKIP rendering: headless Chromium is not installed" \
+	echo "SKIP the PDF: headless Chromium is not installed" \
 	    "(scripts/deps.sh installs Debian's chromium)"
 else
-	cr() {
-		timeout 120 "$CHROMIUM" --headless --no-sandbox --disable-gpu \
-		    --disable-background-networking --disable-dev-shm-usage \
-		    --no-first-run --user-data-dir="$RK_TMP/chromium" "$@" \
-		    >"$RK_TMP/chromium.log" 2>&1
-	}
-	cr --screenshot="$RK_TMP/card.png" --window-size=1240,1754 \
-	    "file://$RK_TMP/card.html"
-	if [ -s "$RK_TMP/card.png" ] &&
-	    [ "$(head -c 8 "$RK_TMP/card.png" | od -An -tx1 | tr -d ' \n')" = \
-	    89504e470d0a1a0a ]; then
-		pass "Chromium renders the card to PNG ($(wc -c <"$RK_TMP/card.png") bytes)"
-	else
-		check_fail "no PNG from Chromium: $(tail -n 5 "$RK_TMP/chromium.log")"
-	fi
-	cr --print-to-pdf="$RK_TMP/card.pdf" --no-pdf-header-footer \
-	    "file://$RK_TMP/card.html"
-	if [ "$(head -c 4 "$RK_TMP/card.pdf" 2>/dev/null)" = "%PDF" ]; then
-		pass "and prints it to PDF"
-		if command -v pdftoppm >/dev/null 2>&1; then
-			pdftoppm -png -r 60 -f 1 -l 1 "$RK_TMP/card.pdf" \
-			    "$RK_TMP/card-pdf"
-			ls "$RK_TMP"/card-pdf*.png >/dev/null 2>&1 &&
-			    pass "pdftoppm renders the PDF's page" ||
-			    check_fail "pdftoppm made no PNG"
+	[ "$(head -c 5 "$RK_TMP/card.pdf")" = "%PDF-" ] &&
+	    pass "card.pdf is a PDF ($(wc -c <"$RK_TMP/card.pdf") bytes)" ||
+	    check_fail "card.pdf is not a PDF"
+	if command -v pdfinfo >/dev/null 2>&1; then
+		pages=$(pdfinfo "$RK_TMP/card.pdf" 2>/dev/null |
+		    sed -n 's/^Pages: *//p')
+		assert_eq 1 "$pages" "the card is exactly one page (pdfinfo)"
+		size=$(pdfinfo "$RK_TMP/card.pdf" 2>/dev/null |
+		    sed -n 's/^Page size: *\([0-9.]*\) x \([0-9.]*\).*/\1 \2/p')
+		# A4 is 595 x 842 points; Chromium rounds to its own units.
+		if awk -v s="$size" 'BEGIN { split(s, a, " "); exit !(a[1] > 590 &&
+		    a[1] < 600 && a[2] > 836 && a[2] < 848) }'; then
+			pass "an A4 page, portrait ($size pt)"
 		else
-			echo "SKIP pdftoppm: poppler-utils is not installed"
+			check_fail "page size '$size' pt, want A4 portrait"
 		fi
-		pages=$(grep -ao '/Type */Pages\{0,1\}' "$RK_TMP/card.pdf" |
-		    grep -vc Pages)
-		assert_eq 1 "$pages" "the card is one page"
 	else
-		check_fail "no PDF from Chromium: $(tail -n 5 "$RK_TMP/chromium.log")"
+		echo "SKIP pdfinfo: poppler-utils is not installed"
 	fi
-	if [ -n "${RK_SCREENSHOTS:-}" ]; then
-		mkdir -p "$RK_SCREENSHOTS" && cp "$RK_TMP/card.png" \
-		    "$RK_SCREENSHOTS/emergency-card.png"
+	if command -v pdftotext >/dev/null 2>&1; then
+		T=$(pdftotext -layout "$RK_TMP/card.pdf" - 2>/dev/null)
+		for want in 田中花子 1938-04-02 "ペニシリン（発疹）" フロセミド錠20mg \
+		    メトホルミン錠250mg 鈴木一郎 0422-33-4444 "DNAR" \
+		    "自宅での看取りを希望" "090-1111-2222" "印刷日 $TODAY"; do
+			assert_contains "$T" "$want" "the PDF reads: $want"
+		done
+		assert_not_contains "$T" "ロキソプロフェン" \
+		    "the stopped medication is not in the PDF"
+	fi
+	if command -v pdftoppm >/dev/null 2>&1; then
+		pdftoppm -png -r 50 -singlefile "$RK_TMP/card.pdf" "$RK_TMP/card"
+		png=$RK_TMP/card.png
+		if [ -s "$png" ] && [ "$(head -c 8 "$png" | od -An -tx1 |
+		    tr -d ' \n')" = 89504e470d0a1a0a ]; then
+			# IHDR: width and height, big-endian, at bytes 16 and 20.
+			w=$((16#$(od -An -tx1 -j16 -N4 "$png" | tr -d ' \n')))
+			h=$((16#$(od -An -tx1 -j20 -N4 "$png" | tr -d ' \n')))
+			if [ "$w" -ge 380 ] && [ "$w" -le 450 ] &&
+			    [ "$h" -ge 530 ] && [ "$h" -le 600 ]; then
+				pass "pdftoppm renders it to a ${w}x${h} PNG (A4 portrait at 50 dpi)"
+			else
+				check_fail "PNG of ${w}x${h}, want about 413x585"
+			fi
+			[ "$(wc -c <"$png")" -gt 8000 ] &&
+			    pass "the PNG is not trivially small ($(wc -c <"$png") bytes)" ||
+			    check_fail "PNG of $(wc -c <"$png") bytes: blank?"
+		else
+			check_fail "pdftoppm made no PNG"
+		fi
+		# Dark pixels of a grey rendering: text, not a blank page.
+		pdftoppm -gray -r 50 -singlefile "$RK_TMP/card.pdf" "$RK_TMP/card-g"
+		pgm=$RK_TMP/card-g.pgm
+		read -r gw gh < <(sed -n 2p "$pgm")
+		dark=$(tail -c $((gw * gh)) "$pgm" | od -An -v -tu1 |
+		    awk '{ for (i = 1; i <= NF; i++) if ($i < 128) n++ }
+		    END { print n + 0 }')
+		[ "$dark" -gt $((gw * gh / 200)) ] &&
+		    pass "the page has text on it ($dark of $((gw * gh)) pixels dark)" ||
+		    check_fail "the page is blank: $dark of $((gw * gh)) pixels dark"
+		if [ -n "${RK_SCREENSHOTS:-}" ]; then
+			mkdir -p "$RK_SCREENSHOTS" && cp "$png" \
+			    "$RK_SCREENSHOTS/emergency-card.png"
+		fi
+	else
+		echo "SKIP pdftoppm: poppler-utils is not installed"
 	fi
 fi
 

@@ -11,11 +11,13 @@
 #   before today, an unknown kind, nurse-1 acknowledging a request asked
 #   of dr-1 -- each refused naming the field, nothing written.
 #   cm-1 asks dr-1 for the instruction (due in a week); everyone syncs;
-#   nurse-1 reads it ("OK").  The hub goes down (the doctor on rounds, no
+#   nurse-1 reads it ("OK"); cm-1 sees that read receipt, not yet
+#   acknowledged.  The hub goes down (the doctor on rounds, no
 #   signal): dr-1's device lists it, reads, acknowledges and completes it
 #   offline; pending > 0.  The hub returns; everyone syncs; cm-1 sees it
-#   done, acknowledged by dr-1, read by dr-1 and nurse-1; the room's
-#   content hash is the same on all four replicas.
+#   done, acknowledged by dr-1, read ("seen") by dr-1 and nurse-1, in the
+#   printed list as in the JSON; the room's content hash is the same on
+#   all four replicas.
 #   A second request (薬の確認) to nurse-1: declining needs a reason; with
 #   one, cm-1 sees it declined with the reason.  A done request cannot go
 #   back to acknowledged.  status counts open requests.
@@ -93,6 +95,12 @@ assert_ok "nurse-1 reads the request (OK), by the last 6 characters of its id"
 assert_contains "$RK_OUT" "佐藤花" "the read shows nurse-1 among the readers"
 sk_sync "$NS"
 assert_ok "nurse-1 syncs the receipt"
+sk_sync "$CM"
+rk "$CM" requests suzuki
+assert_contains "$RK_OUT" "既読 read: 佐藤花 (" \
+    "cm-1, who asked, sees nurse-1's read receipt"
+assert_contains "$RK_OUT" "確認 acknowledged: -" "not acknowledged yet"
+assert_not_contains "$RK_OUT" "鈴木一郎 (" "the doctor has not read it yet"
 
 # --- the doctor, offline -------------------------------------------------------
 
@@ -133,6 +141,9 @@ assert_contains "$J" '"staff": "nurse-1"' "read by nurse-1"
 rk "$CM" requests suzuki
 assert_contains "$RK_OUT" "確認 acknowledged: " "the list says who acknowledged"
 assert_contains "$RK_OUT" "by 鈴木一郎" "acknowledged by dr-1 (鈴木一郎)"
+readers=$(printf '%s\n' "$RK_OUT" | grep -F "既読 read: " | head -n 1)
+assert_contains "$readers" "鈴木一郎 (" "the doctor's offline read reaches cm-1 (seen)"
+assert_contains "$readers" "佐藤花 (" "beside nurse-1's"
 assert_contains "$RK_OUT" "完了 done" "and that it is done"
 
 rk "$DR" request ack suzuki "$RQ"

@@ -13,7 +13,8 @@
 #   anyone typing it.  Bad input (an unknown field, an impossible date)
 #   is refused naming the field, nothing saved.  nurse-1 adds the
 #   admission date, the reason and ADL: the sheet is saved; its printable
-#   page holds the filled and the typed values.  dr-1's device gets the
+#   page holds the filled and the typed values, and its PDF (headless
+#   Chromium, where installed) reads the same.  dr-1's device gets the
 #   same saved sheet.  A later card change does not alter the saved sheet;
 #   --new starts the next one from the room as it is now.
 #   Discharge: the draft takes the admission date from the admission
@@ -113,6 +114,24 @@ assert_contains "$P" "<th>入院日</th><td>$YESTERDAY</td>" "the typed admissio
 assert_contains "$P" "<th>氏名</th><td>加藤正男</td>" "the filled name"
 assert_contains "$P" "<th>アレルギー</th><td>なし</td>" "the filled allergies"
 assert_not_contains "$P" "下書き" "a saved sheet is not marked as a draft"
+assert_eq 600 "$(stat -c %a "$RK_TMP/admission.html")" \
+    "the HTML is readable by its owner only"
+if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then
+	assert_eq "$RK_TMP/admission.pdf" "$(printf '%s\n' "$RK_OUT" | tail -n 1)" \
+	    "and its PDF is written beside it"
+	assert_eq 600 "$(stat -c %a "$RK_TMP/admission.pdf" 2>/dev/null)" \
+	    "readable by its owner only"
+	if command -v pdftotext >/dev/null 2>&1; then
+		T=$(pdftotext -layout "$RK_TMP/admission.pdf" - 2>/dev/null)
+		for want in 入院時情報提供書 加藤正男 "COPD（在宅酸素療法中）" \
+		    チオトロピウム吸入 "$YESTERDAY" "歩行器で自立"; do
+			assert_contains "$T" "$want" "the PDF reads: $want"
+		done
+	fi
+else
+	assert_contains "$RK_ERR" "no PDF converter" \
+	    "without Chromium: the HTML only, saying so"
+fi
 sk_converge "$NS" "$DR" || check_fail "in step: $SK_CONVERGE_LOG"
 rk "$DR" sheet kato admission --json
 assert_contains "$RK_OUT" '"draft": false' "dr-1's device has the saved sheet"
