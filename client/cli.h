@@ -59,6 +59,7 @@ int cmd_agency(int argc, char **argv, struct cli *cli);
 int cmd_staff(int argc, char **argv, struct cli *cli);
 int cmd_enroll_code(int argc, char **argv, struct cli *cli);
 int cmd_revoke(int argc, char **argv, struct cli *cli);
+int cmd_purge_expired(int argc, char **argv, struct cli *cli);
 int cmd_directory(int argc, char **argv, struct cli *cli);
 int cmd_enroll(int argc, char **argv, struct cli *cli);
 int cmd_sync(int argc, char **argv, struct cli *cli);

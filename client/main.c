@@ -88,6 +88,28 @@ main_more_request(FILE *f)
 	    "ID may be given by its last characters (4 or more).\n", f);
 }
 
+/* The PDF beside a printed sheet (client/print.h), for card and sheet. */
+static void
+main_more_print(FILE *f)
+{
+	fputs("\nWith --print a PDF is written beside the HTML file (FILE.pdf "
+	    "for FILE.html),\nor to --pdf FILE, by headless Chromium "
+	    "(chromium or chromium-browser on\nPATH, or the program "
+	    "$RENKEI_PDF_CONVERTER names), offline, in at most\n"
+	    "$RENKEI_PDF_TIMEOUT seconds (60).  Both files are readable by "
+	    "their owner\nonly.  Without a converter only the HTML is "
+	    "written, with a note; --no-pdf\nskips the PDF.\n", f);
+}
+
+static void
+main_more_card(FILE *f)
+{
+	fputs("\n--print writes the one-page printable sheet, dated, for the "
+	    "patient's fridge,\nto FILE (default ROOM-card.html; '-' for "
+	    "standard output).\n", f);
+	main_more_print(f);
+}
+
 static void
 main_more_sheet(FILE *f)
 {
@@ -96,6 +118,21 @@ main_more_sheet(FILE *f)
 	    "first --set saves it, --new\nstarts another one (the next "
 	    "admission).  --print writes the printable\npage to FILE "
 	    "(default ROOM-KIND.html; '-' for standard output).\n", f);
+	main_more_print(f);
+}
+
+static void
+main_more_purge_expired(FILE *f)
+{
+	fputs("\nAn archived room is kept read-only for the retention period "
+	    "(renkei.conf\nretention_days, default 1827 days: 5 years, "
+	    "医師法), counted from the day\nit was archived; then every row "
+	    "of it is removed from the hub, and each\ndevice that held it "
+	    "removes it at its next sync.  The hub keeps only the\nroom id, "
+	    "the dates, the number of rows removed and the head of its "
+	    "audit\nchain; the id cannot be used again.  renkeid runs this "
+	    "at start and daily;\n--dry-run shows what would go and changes "
+	    "nothing.\n", f);
 }
 
 static void
@@ -133,6 +170,10 @@ const struct cmd cli_commands[] = {
 	{ "revoke", cmd_revoke, 1,
 	  "--dir HUB revoke DEVICE [--json]",
 	  "revoke a lost or retired device at the hub", NULL },
+	{ "purge-expired", cmd_purge_expired, 1,
+	  "--dir HUB purge-expired [--dry-run] [--json]",
+	  "purge the archived rooms whose retention period has ended",
+	  main_more_purge_expired },
 	{ "directory", cmd_directory, 1,
 	  "--dir HUB directory [--json]",
 	  "the hub's agencies, staff and devices", NULL },
@@ -165,10 +206,10 @@ const struct cmd cli_commands[] = {
 	  "--dir D timeline ROOM [--limit N] [--json]",
 	  "a room's posts and visits, oldest first", NULL },
 	{ "card", cmd_card, 1,
-	  "--dir D card ROOM [--set FIELD=VALUE ...] [--print [--out FILE]]"
-	  " [--json]",
+	  "--dir D card ROOM [--set FIELD=VALUE ...]\n"
+	  "    [--print [--out FILE] [--pdf FILE | --no-pdf]] [--json]",
 	  "the emergency card (救急情報): read, edit, printable sheet",
-	  NULL },
+	  main_more_card },
 	{ "hash", cmd_hash, 1,
 	  "--dir D hash ROOM [--json]",
 	  "a room's content hash, the same on every replica in step", NULL },
@@ -230,7 +271,7 @@ const struct cmd cli_commands[] = {
 	{ "sheet", cmd_sheet, 1,
 	  "--dir D sheet ROOM admission|discharge [--set FIELD=VALUE ...]"
 	  " [--new]\n"
-	  "    [--print [--out FILE]] [--json]",
+	  "    [--print [--out FILE] [--pdf FILE | --no-pdf]] [--json]",
 	  "admission/discharge information sheets, filled from the room",
 	  main_more_sheet },
 	{ "audit", cmd_audit, 1,

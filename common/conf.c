@@ -1,8 +1,10 @@
 /* conf.c - reads and writes D/renkei.conf (format in conf.h). */
 #include "common/conf.h"
 
+#include <errno.h>
 #include <ini.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/buf.h"
@@ -27,6 +29,25 @@ conf_set(char *dst, size_t dstlen, const char *v, struct conf_parse *p,
 }
 
 static int
+conf_set_days(int *dst, const char *v, struct conf_parse *p,
+    const char *name)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || n < 0 ||
+	    n > RK_RETENTION_DAYS_MAX) {
+		snprintf(p->bad, sizeof(p->bad), "%s must be a number of days "
+		    "from 0 to %d", name, RK_RETENTION_DAYS_MAX);
+		return 0;
+	}
+	*dst = (int)n;
+	return 1;
+}
+
+static int
 conf_handler(void *arg, const char *section, const char *name,
     const char *value)
 {
@@ -45,6 +66,9 @@ conf_handler(void *arg, const char *section, const char *name,
 		if (strcmp(name, "listen") == 0)
 			return conf_set(c->listen, sizeof(c->listen), value, p,
 			    name);
+		if (strcmp(name, "retention_days") == 0)
+			return conf_set_days(&c->retention_days, value, p,
+			    name);
 	} else if (strcmp(section, "hub") == 0) {
 		if (strcmp(name, "url") == 0)
 			return conf_set(c->hub_url, sizeof(c->hub_url), value,
@@ -62,6 +86,8 @@ conf_load(const char *dir, struct rk_conf *out, struct rk_why *why)
 	int line;
 
 	memset(&p, 0, sizeof(p));
+	p.c.retention_days = RK_RETENTION_DAYS_DEFAULT;
+	p.c.has_retention = 1;
 	if (fs_path(path, sizeof(path), dir, RK_CONF_FILE) != 0)
 		return rk_whyf(why, RK_EINVAL, "data dir path too long");
 	line = ini_parse(path, conf_handler, &p);
@@ -98,6 +124,11 @@ conf_save(const char *dir, const struct rk_conf *c)
 		rc = buf_appendf(&b, "staff = %s\n", c->staff);
 	if (rc == 0 && c->listen[0])
 		rc = buf_appendf(&b, "listen = %s\n", c->listen);
+	if (rc == 0 && strcmp(c->role, "hub") == 0)
+		rc = buf_appendf(&b, "; days an archived room is kept, then "
+		    "purged (%d: 5 years, 医師法)\nretention_days = %d\n",
+		    RK_RETENTION_DAYS_DEFAULT, c->has_retention ?
+		    c->retention_days : RK_RETENTION_DAYS_DEFAULT);
 	if (rc == 0 && c->hub_url[0])
 		rc = buf_appendf(&b, "[hub]\nurl = %s\n", c->hub_url);
 	if (rc == 0)

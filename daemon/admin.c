@@ -20,6 +20,7 @@
 #include "common/id.h"
 #include "common/log.h"
 #include "daemon/hub.h"
+#include "daemon/retention.h"
 #include "daemon/store.h"
 #include "daemon/wire.h"
 
@@ -521,6 +522,7 @@ admin_room_create(struct rec_ctx *c, json_t *in, json_t **out,
 	const char *room, *kind, *title, *pname = NULL, *cdate = NULL;
 	const char *consenter, *cname, *relation, *bdate, *s;
 	json_t *members, *m, *all = NULL;
+	char gone[400];
 	int64_t seq = 0;
 	size_t i;
 	int rc, patient;
@@ -614,6 +616,11 @@ admin_room_create(struct rec_ctx *c, json_t *in, json_t **out,
 		if (rc > 0)
 			rc = rk_whyf(why, RK_EEXIST, "room_id: room %s already "
 			    "exists", room);
+		goto out;
+	}
+	if ((rc = retention_purged(db, room, gone, sizeof(gone))) != 0) {
+		if (rc > 0)
+			rc = rk_whyf(why, RK_EEXIST, "room_id: %s", gone);
 		goto out;
 	}
 	if ((rc = store_tx_begin(c->store, room, &tx)) != 0) {
@@ -814,4 +821,22 @@ admin_settings_set(struct rec_ctx *c, json_t *in, json_t **out,
 	    hub_require_doctor(db))) == NULL)
 		return RK_ENOMEM;
 	return 0;
+}
+
+int
+admin_purge_expired(struct rec_ctx *c, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	json_t *v;
+	int rc;
+
+	if ((rc = admin_check(c, in, why)) != 0)
+		return rc;
+	v = json_object_get(in, "dry_run");
+	if ((v != NULL && !json_is_boolean(v)) ||
+	    json_object_size(in) > (v != NULL ? 1u : 0u))
+		return rk_whyf(why, RK_EINVAL, "dry_run: true or false (the "
+		    "only field)");
+	return retention_purge(c->store, rk_now_ms(store_clock(c->store)),
+	    c->retention_ms, json_is_true(v), out, why);
 }

@@ -1,10 +1,11 @@
 /*
  * admin.h - hub administration through the local API: the directory
- * (agencies, staff, devices), rooms made by the operator, enrolment codes
- * and revocation.  JSON in and out like records.h; every input is checked
+ * (agencies, staff, devices), rooms made by the operator, enrolment codes,
+ * revocation and the purge of expired archived rooms.  JSON in and out like records.h; every input is checked
  * first and the refusal names the field or rule; every write is one
  * captured store_tx on the hub (room "" for the directory, the room's id
- * for a room), so it lands in the hub log and reaches the devices.
+ * for a room), so it lands in the hub log and reaches the devices (the
+ * purge alone is not captured: retention.h).
  *
  * The caller holds store_lock (localapi.c does, around each request) and
  * c must be a hub's (c->is_hub or c->role "hub"; RK_EDENIED otherwise).
@@ -59,6 +60,12 @@ int admin_list(struct rec_ctx *c, json_t **out, struct rk_why *why)
 /* {"require_doctor": true|false} -> the settings as admin_list has them.
  * A hub-local setting (local_meta), not synced. */
 int admin_settings_set(struct rec_ctx *c, json_t *in, json_t **out,
+    struct rk_why *why) RK_MUST_CHECK;
+/* {"dry_run": true|false (optional)} -> retention_purge's summary: the
+ * archived rooms whose retention period (c->retention_ms, from
+ * renkei.conf retention_days) has ended are purged, or with dry_run only
+ * counted.  See daemon/retention.h. */
+int admin_purge_expired(struct rec_ctx *c, json_t *in, json_t **out,
     struct rk_why *why) RK_MUST_CHECK;
 
 #endif

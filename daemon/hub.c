@@ -54,7 +54,10 @@
  * and room, the hub_seq of the snapshot it was given (since_seq >= 0), or
  * a pending purge (since_seq = -1 - H: the device was told to purge the
  * room in a response made at head H; the row goes once the device's
- * cursor reaches H, so a lost response repeats the purge).  A room to
+ * cursor reaches H, so a lost response repeats the purge).  A room
+ * purged after its retention period (retention.h) has no members left and
+ * keeps these rows, so each device that followed it is told the same way;
+ * its log entries stay, emptied, and are never sent.  A room to
  * follow without a row is named in ctl "snapshot"; the device fetches
  * /v1/snapshot, which records since_seq = head in the same transaction
  * as it reads the rows.  Entries are local_hub_log rows after the cursor
@@ -76,8 +79,10 @@
 #include "common/log.h"
 #include "conflict/policy.h"
 #include "daemon/conflicts.h"
+#include "daemon/csenc.h"
 #include "daemon/envelope.h"
 #include "daemon/reqsig.h"
+#include "daemon/retention.h"
 #include "daemon/roomhash.h"
 #include "daemon/roomwork.h"
 #include "daemon/store.h"
@@ -92,9 +97,9 @@ struct hub_table {
 	const struct table_policy *p;
 	int ncol;
 	unsigned char pk[HUB_MAX_COLS];	/* 1 if column i is in the key */
+	uint8_t pkpos[HUB_MAX_COLS];	/* PRAGMA table_info's pk */
 	char *cols[HUB_MAX_COLS];	/* malloc'd names */
 	int room_col;			/* first key column, -1: none */
-	char *create_sql;		/* malloc'd CREATE TABLE text */
 };
 
 struct hub {
@@ -103,6 +108,17 @@ struct hub {
 	const struct rk_clock *clock;
 	struct hub_table *tables;	/* malloc'd, one per policy table */
 	size_t ntables;
+	/* Room hashes already computed, each with the hub seq of the room's
+	 * last logged change (open addressing; see hub_hash_cached). */
+	struct hub_hc *hc;
+	size_t hc_cap, hc_n;
+};
+
+struct hub_hc {
+	char room[65];		/* "" is the directory */
+	int64_t seq;
+	char hex[ROOMHASH_HEX_LEN + 1];
+	int used;
 };
 
 /* A device as the directory has it. */
@@ -313,6 +329,7 @@ hub_table_load(sqlite3 *db, struct hub_table *t)
 			return RK_ENOMEM;
 		}
 		t->pk[n] = pk > 0;
+		t->pkpos[n] = (uint8_t)pk;
 		if (pk == 1)
 			t->room_col = n;
 		n++;
@@ -332,20 +349,6 @@ hub_table_load(sqlite3 *db, struct hub_table *t)
 	    "room_id") != 0) {
 		log_warnx("hub: room table %s does not start its key with "
 		    "room_id", t->p->table);
-		return RK_ESCHEMA;
-	}
-	if ((rc = hub_prepare(db, "SELECT sql FROM sqlite_schema WHERE "
-	    "type = 'table' AND name = ?1", &st)) != 0)
-		return rc;
-	sqlite3_bind_text(st, 1, t->p->table, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) &&
-	    strncmp((const char *)sqlite3_column_text(st, 0), "CREATE TABLE ",
-	    13) == 0)
-		t->create_sql = strdup((const char *)
-		    sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	if (t->create_sql == NULL) {
-		log_warnx("hub: no CREATE TABLE for %s", t->p->table);
 		return RK_ESCHEMA;
 	}
 	return 0;
@@ -395,9 +398,9 @@ hub_close(struct hub *h)
 	for (i = 0; i < h->ntables; i++) {
 		for (j = 0; j < HUB_MAX_COLS; j++)
 			free(h->tables[i].cols[j]);
-		free(h->tables[i].create_sql);
 	}
 	free(h->tables);
+	free(h->hc);
 	free(h);
 }
 
@@ -598,6 +601,7 @@ struct hub_walk {
 	int adds_staff;		/* INSERT: the staff, an active member */
 	int audit;		/* audit_events rows inserted */
 	int not_audit;		/* rows of other tables */
+	int not_insert;		/* a change other than an INSERT */
 	int own_answer;		/* only the staff's own membership status
 				 * changes: an invitee accepting or
 				 * declining */
@@ -717,6 +721,8 @@ hub_walk(struct hub *h, const struct envelope *e, const char *staff,
 		}
 		if (op == SQLITE_INSERT && !strcmp(table, "rooms"))
 			w->creates_room = 1;
+		if (op != SQLITE_INSERT)
+			w->not_insert = 1;
 		/* An audit event names the device that pushes it and its
 		 * staff: nobody writes events in another's name. */
 		if (op == SQLITE_INSERT && !strcmp(table, "audit_events")) {
@@ -919,10 +925,36 @@ hub_log_append(sqlite3 *db, const struct envelope *e, int64_t now,
 	return 0;
 }
 
+/* The conflict handler of hub_apply: on the fast path any conflict stops
+ * the apply (it is redone with a session); otherwise the merge rules. */
+struct hub_cc {
+	struct conflicts_apply *a;
+	int fast;
+	int conflicted;
+};
+
+static int
+hub_on_conflict(void *arg, int kind, sqlite3_changeset_iter *it)
+{
+	struct hub_cc *c = arg;
+
+	if (c->fast) {
+		c->conflicted = 1;
+		return SQLITE_CHANGESET_ABORT;
+	}
+	return conflicts_apply_on_conflict(c->a, kind, it);
+}
+
 /*
  * Applies a decoded, walked envelope inside SAVEPOINT hub_env.  0 with r
  * applied or refused (the savepoint released either way); an rk_err for
  * the hub's own failures (the caller rolls the request back).
+ *
+ * Fast path: an envelope of INSERTs only (new posts, visits, notes: most
+ * of what a day brings) that applies without a single conflict changed
+ * exactly its own rows, so it is its own canonical changeset and needs no
+ * session to capture it.  At the first conflict it is rolled back and
+ * applied again the general way, with a session and the merge rules.
  */
 static int
 hub_apply(struct hub *h, const struct envelope *e, const struct hub_walk *w,
@@ -930,36 +962,50 @@ hub_apply(struct hub *h, const struct envelope *e, const struct hub_walk *w,
 {
 	sqlite3 *db = store_db(h->s);
 	sqlite3_session *sess = NULL;
-	struct conflicts_apply *a = NULL;
+	struct hub_cc cc = { NULL, 0, 0 };
 	struct rk_why rwhy = { "" };
 	void *cs = NULL;
+	const void *canon;
 	int n = 0, rc, arc;
 	int64_t hub_seq = 0;
 
-	if ((rc = conflicts_apply_begin(db, e->origin, e->hlc, 0, &a)) != 0)
-		return rc;
+	cc.fast = !w->not_insert;
 	if ((rc = hub_exec(db, "SAVEPOINT hub_env")) != 0)
-		goto out;
-	if (sqlite3session_create(db, "main", &sess) != SQLITE_OK) {
-		rc = RK_ENOMEM;
+		return rc;
+again:
+	if ((rc = conflicts_apply_begin(db, e->origin, e->hlc, 0, &cc.a)) != 0)
 		goto rollback;
-	}
-	sqlite3session_table_filter(sess, hub_synced_filter, NULL);
-	if (sqlite3session_attach(sess, NULL) != SQLITE_OK) {
-		rc = RK_EDB;
-		goto rollback;
+	if (!cc.fast) {
+		if (sqlite3session_create(db, "main", &sess) != SQLITE_OK) {
+			rc = RK_ENOMEM;
+			goto rollback;
+		}
+		sqlite3session_table_filter(sess, hub_synced_filter, NULL);
+		if (sqlite3session_attach(sess, NULL) != SQLITE_OK) {
+			rc = RK_EDB;
+			goto rollback;
+		}
 	}
 	arc = sqlite3changeset_apply_v2(db, (int)e->changeset_len,
-	    e->changeset, hub_synced_filter, conflicts_apply_on_conflict, a,
+	    e->changeset, hub_synced_filter, hub_on_conflict, &cc,
 	    NULL, NULL, SQLITE_CHANGESETAPPLY_NOSAVEPOINT);
-	if ((rc = conflicts_apply_error(a)) != 0)
+	if (cc.fast && cc.conflicted) {
+		hub_exec(db, "ROLLBACK TO hub_env");
+		conflicts_apply_free(cc.a);
+		cc.a = NULL;
+		cc.fast = 0;
+		goto again;
+	}
+	if ((rc = conflicts_apply_error(cc.a)) != 0)
 		goto rollback;
 	if (arc == SQLITE_ABORT || (arc & 0xff) == SQLITE_CONSTRAINT) {
-		sqlite3session_delete(sess);
+		if (sess != NULL)
+			sqlite3session_delete(sess);
 		sess = NULL;
 		hub_exec(db, "ROLLBACK TO hub_env");
 		rc = hub_refuse(db, r, 1, now, "%s",
-		    conflicts_apply_refusal(a)[0] ? conflicts_apply_refusal(a) :
+		    conflicts_apply_refusal(cc.a)[0] ?
+		    conflicts_apply_refusal(cc.a) :
 		    "the change breaks a constraint");
 		goto release;
 	}
@@ -972,11 +1018,12 @@ hub_apply(struct hub *h, const struct envelope *e, const struct hub_walk *w,
 		goto rollback;
 	}
 	/* The conflict records go into the canonical changeset too. */
-	if ((rc = conflicts_apply_write(a, e->room, h->clock, now)) != 0)
+	if ((rc = conflicts_apply_write(cc.a, e->room, h->clock, now)) != 0)
 		goto rollback;
 	if (w->rules || w->creates_room) {
 		if ((rc = hub_room_rules(db, e->room, &rwhy)) == RK_EDENIED) {
-			sqlite3session_delete(sess);
+			if (sess != NULL)
+				sqlite3session_delete(sess);
 			sess = NULL;
 			hub_exec(db, "ROLLBACK TO hub_env");
 			rc = hub_refuse(db, r, 1, now, "%s", rwhy.text);
@@ -992,20 +1039,26 @@ hub_apply(struct hub *h, const struct envelope *e, const struct hub_walk *w,
 		log_warnx("hub: %s", rwhy.text);
 		goto rollback;
 	}
-	if (sqlite3session_changeset(sess, &n, &cs) != SQLITE_OK) {
-		rc = RK_ENOMEM;
-		goto rollback;
+	if (cc.fast) {
+		canon = e->changeset;
+		n = (int)e->changeset_len;
+	} else {
+		if (sqlite3session_changeset(sess, &n, &cs) != SQLITE_OK) {
+			rc = RK_ENOMEM;
+			goto rollback;
+		}
+		canon = cs;
+		/* The session must not see the bookkeeping below. */
+		sqlite3session_delete(sess);
+		sess = NULL;
 	}
-	/* The session must not see the bookkeeping below. */
-	sqlite3session_delete(sess);
-	sess = NULL;
 	if (n > 0) {
-		if ((rc = hub_log_append(db, e, now, cs, n, &hub_seq)) != 0)
+		if ((rc = hub_log_append(db, e, now, canon, n, &hub_seq)) != 0)
 			goto rollback;
 	} else if ((rc = hub_head(db, &hub_seq)) != 0) {
 		goto rollback;
 	}
-	if ((rc = conflicts_note_writers(db, cs, n, e->origin)) != 0)
+	if ((rc = conflicts_note_writers(db, canon, n, e->origin)) != 0)
 		goto rollback;
 	r->status = HUB_APPLIED;
 	r->hub_seq = hub_seq;
@@ -1025,7 +1078,7 @@ out:
 	if (sess != NULL)
 		sqlite3session_delete(sess);
 	sqlite3_free(cs);
-	conflicts_apply_free(a);
+	conflicts_apply_free(cc.a);
 	return rc;
 }
 
@@ -1084,6 +1137,13 @@ hub_push_one(struct hub *h, const char *device, const struct hub_dev *dev,
 	if (!id_valid_name(e.room)) {
 		rc = hub_refuse(db, r, 1, now, "room id '%s' is not valid "
 		    "(letters, digits, '.', '_', '-')", e.room);
+		goto out;
+	}
+	/* A purged room takes nothing, nor may it be made again. */
+	if ((rc = retention_purged(db, e.room, reason, sizeof(reason))) < 0)
+		goto out;
+	if (rc == 1) {
+		rc = hub_refuse(db, r, 1, now, "%s", reason);
 		goto out;
 	}
 	if ((rc = hub_walk(h, &e, dev->staff, &w, reason,
@@ -1585,136 +1645,179 @@ out_nolock:
 
 /* ---- snapshot ----------------------------------------------------------- */
 
-/* Hands the rows captured so far (a session on snap.t) to the writer. */
-static int
-hub_snap_flush(sqlite3 *db, sqlite3_session **sess, const char *table,
-    struct pull_writer *w, int64_t head, const char *room)
-{
-	void *cs = NULL;
-	int n = 0, rc;
-	char *sql;
+/* One part of a snapshot answer: a room's rows (or a cut of them). */
+struct hub_snap_part {
+	const char *room;	/* borrowed from the caller's list */
+	uint8_t *cs;		/* malloc'd changeset */
+	size_t len;
+};
 
-	if (sqlite3session_changeset(*sess, &n, &cs) != SQLITE_OK)
+struct hub_snap {
+	struct hub_snap_part *parts;
+	size_t n, cap;
+	size_t raw;		/* changeset bytes in all parts */
+};
+
+static void
+hub_snap_release(struct hub_snap *sn)
+{
+	size_t i;
+
+	for (i = 0; i < sn->n; i++)
+		free(sn->parts[i].cs);
+	free(sn->parts);
+	memset(sn, 0, sizeof(*sn));
+}
+
+/* Hands the changeset in b to a new part; b is left empty. */
+static int
+hub_snap_cut(struct hub_snap *sn, const char *room, struct buf *b)
+{
+	struct hub_snap_part *np;
+	size_t len;
+
+	if (sn->n == sn->cap) {
+		size_t cap = sn->cap ? sn->cap * 2 : 16;
+
+		if ((np = realloc(sn->parts, cap * sizeof(*np))) == NULL)
+			return RK_ENOMEM;
+		sn->parts = np;
+		sn->cap = cap;
+	}
+	np = &sn->parts[sn->n];
+	np->room = room;
+	if ((np->cs = buf_detach(b, &len)) == NULL)
 		return RK_ENOMEM;
-	sqlite3session_delete(*sess);
-	*sess = NULL;
-	rc = n > 0 ? pull_writer_add(w, (uint64_t)head, room, cs, (size_t)n) :
-	    0;
-	sqlite3_free(cs);
-	if (rc != 0)
-		return rc;
-	if ((sql = sqlite3_mprintf("DELETE FROM snap.\"%w\"", table)) == NULL)
-		return RK_ENOMEM;
-	rc = hub_exec(db, sql);
-	sqlite3_free(sql);
-	if (rc != 0)
-		return rc;
-	if (sqlite3session_create(db, "snap", sess) != SQLITE_OK ||
-	    sqlite3session_attach(*sess, table) != SQLITE_OK)
-		return RK_ENOMEM;
+	np->len = len;
+	sn->n++;
+	sn->raw += len;
 	return 0;
 }
 
-/* Every row of one table (of room, or all for the directory) as INSERT
- * changesets: copied into an empty twin in snap while a session watches. */
+/*
+ * Every row of one table (of room, or all for the directory) as INSERTs,
+ * written straight in the changeset format (csenc.h) -- no session, no
+ * copy of the rows -- into b, cut into parts of about HUB_SNAPSHOT_CHUNK
+ * bytes.  *hdr says whether b already holds this table's header.
+ */
 static int
 hub_snap_table(sqlite3 *db, const struct hub_table *t, const char *room,
-    int64_t head, struct pull_writer *w)
+    struct buf *b, struct hub_snap *sn)
 {
-	sqlite3_session *sess = NULL;
-	sqlite3_stmt *sel = NULL, *ins = NULL;
-	struct buf sql = BUF_INIT;
-	size_t bytes = 0;
-	int rc, i, rows = 0;
+	sqlite3_stmt *sel = NULL;
+	int rc, i, err = 0, hdr = 0;
 	char *q;
 
-	/* "CREATE TABLE name (...)" -> "CREATE TABLE snap.name (...)". */
-	if ((rc = buf_appendf(&sql, "CREATE TABLE snap.%s",
-	    t->create_sql + 13)) != 0 || (rc = hub_exec(db,
-	    (char *)sql.data)) != 0)
-		goto out;
-	if (sqlite3session_create(db, "snap", &sess) != SQLITE_OK ||
-	    sqlite3session_attach(sess, t->p->table) != SQLITE_OK) {
-		rc = RK_ENOMEM;
-		goto out;
-	}
 	if ((q = sqlite3_mprintf("SELECT * FROM main.\"%w\"%s", t->p->table,
-	    t->room_col >= 0 ? " WHERE room_id = ?1" : "")) == NULL) {
-		rc = RK_ENOMEM;
-		goto out;
-	}
+	    t->room_col >= 0 ? " WHERE room_id = ?1" : "")) == NULL)
+		return RK_ENOMEM;
 	rc = hub_prepare(db, q, &sel);
 	sqlite3_free(q);
 	if (rc != 0)
-		goto out;
-	sql.len = 0;
-	if ((rc = buf_appendf(&sql, "INSERT INTO snap.\"%s\" VALUES (?",
-	    t->p->table)) != 0)
-		goto out;
-	for (i = 1; i < t->ncol; i++)
-		if ((rc = buf_appendf(&sql, ", ?")) != 0)
-			goto out;
-	if ((rc = buf_appendf(&sql, ")")) != 0 ||
-	    (rc = hub_prepare(db, (char *)sql.data, &ins)) != 0)
-		goto out;
+		return rc;
 	if (t->room_col >= 0)
 		sqlite3_bind_text(sel, 1, room, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
-		for (i = 0; i < t->ncol; i++) {
-			sqlite3_bind_value(ins, i + 1,
-			    sqlite3_column_value(sel, i));
-			bytes += (size_t)sqlite3_column_bytes(sel, i) + 10;
-		}
-		if (sqlite3_step(ins) != SQLITE_DONE) {
-			log_warnx("hub: snapshot of %s: %s", t->p->table,
-			    sqlite3_errmsg(db));
-			rc = store_sqlite_err(db);
+		if (sqlite3_column_count(sel) != t->ncol) {
+			rc = RK_ESCHEMA;
 			goto out;
 		}
-		sqlite3_reset(ins);
-		rows++;
-		if (bytes >= HUB_SNAPSHOT_CHUNK) {
-			if ((rc = hub_snap_flush(db, &sess, t->p->table, w,
-			    head, room)) != 0)
+		if (!hdr) {
+			csenc_table(b, t->p->table, t->ncol, t->pkpos, &err);
+			hdr = 1;
+		}
+		csenc_insert(b, &err);
+		for (i = 0; i < t->ncol; i++)
+			csenc_value(b, sqlite3_column_value(sel, i), &err);
+		if (err != 0) {
+			rc = err;
+			goto out;
+		}
+		if (b->len >= HUB_SNAPSHOT_CHUNK) {
+			if ((rc = hub_snap_cut(sn, room, b)) != 0)
 				goto out;
-			bytes = 0;
-			rows = 0;
+			hdr = 0;
 		}
 	}
-	if (rc != SQLITE_DONE) {
-		rc = store_sqlite_err(db);
-		goto out;
-	}
-	rc = rows > 0 ? hub_snap_flush(db, &sess, t->p->table, w, head,
-	    room) : 0;
+	rc = rc == SQLITE_DONE ? 0 : store_sqlite_err(db);
 out:
-	if (sess != NULL)
-		sqlite3session_delete(sess);
 	sqlite3_finalize(sel);
-	sqlite3_finalize(ins);
-	buf_release(&sql);
-	if ((q = sqlite3_mprintf("DROP TABLE IF EXISTS snap.\"%w\"",
-	    t->p->table)) != NULL) {
-		sqlite3_exec(db, q, NULL, NULL, NULL);
-		sqlite3_free(q);
-	}
 	return rc;
 }
 
+/* The rows of one room ("" the directory) as parts of sn. */
+static int
+hub_snap_room(struct hub *h, const char *room, struct hub_snap *sn)
+{
+	sqlite3 *db = store_db(h->s);
+	struct buf b = BUF_INIT;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < h->ntables && rc == 0; i++) {
+		const struct hub_table *t = &h->tables[i];
+
+		if ((room[0] == '\0') == (t->p->scope == SYNC_DIRECTORY))
+			rc = hub_snap_table(db, t, room, &b, sn);
+	}
+	if (rc == 0 && b.len > 0)
+		rc = hub_snap_cut(sn, room, &b);
+	buf_release(&b);
+	return rc;
+}
+
+/* ctl of a snapshot answer: {"snapshot": [], "purge": [], "rooms":
+ * [given...], "refused": [...]}; *out is the caller's to free(). */
+static int
+hub_snap_ctl(json_t *given, json_t *refused, char **out)
+{
+	json_t *o;
+
+	o = json_pack("{s:[],s:[],s:O,s:O}", "snapshot", "purge", "rooms",
+	    given, "refused", refused);
+	if (o == NULL || (*out = json_dumps(o, JSON_COMPACT)) == NULL) {
+		json_decref(o);
+		return RK_ENOMEM;
+	}
+	json_decref(o);
+	return 0;
+}
+
 int
-hub_snapshot(struct hub *h, const char *device_id, const char *room,
-    struct buf *out, struct rk_why *why)
+hub_snapshot_rooms(struct hub *h, const char *device_id,
+    const char *const *rooms, size_t n, int strict, struct buf *out,
+    struct rk_why *why)
 {
 	sqlite3 *db = store_db(h->s);
 	sqlite3_stmt *st = NULL;
 	struct pull_writer *w = NULL;
+	struct hub_snap sn;
 	struct hub_dev dev;
+	json_t *given = NULL, *refused = NULL;
+	char *ctl = NULL;
 	int64_t head = 0;
-	size_t i;
-	int rc, attached = 0, member;
+	size_t i, j;
+	int rc, member;
 
-	if (room[0] != '\0' && !id_valid_name(room))
-		return rk_whyf(why, RK_EINVAL, "room: not a room id");
+	memset(&sn, 0, sizeof(sn));
+	if (n == 0 || n > WIRE_SNAPSHOT_ROOMS_MAX)
+		return rk_whyf(why, RK_EINVAL, "rooms: 1 to %u rooms",
+		    WIRE_SNAPSHOT_ROOMS_MAX);
+	for (i = 0; i < n; i++) {
+		if (rooms[i][0] != '\0' && !id_valid_name(rooms[i]))
+			return rk_whyf(why, RK_EINVAL, "room: not a room id");
+		for (j = 0; j < i; j++)
+			if (strcmp(rooms[i], rooms[j]) == 0)
+				return rk_whyf(why, RK_EINVAL, "rooms: %s is "
+				    "named twice", rooms[i][0] ? rooms[i] :
+				    "the directory");
+	}
+	if ((given = json_array()) == NULL || (refused = json_array()) ==
+	    NULL) {
+		json_decref(given);
+		json_decref(refused);
+		return RK_ENOMEM;
+	}
 	store_lock(h->s);
 	if ((rc = hub_dev_load(db, device_id, &dev)) != 0) {
 		rk_whyf(why, rc == RK_ENOTFOUND ? RK_EAUTH : rc, "unknown "
@@ -1722,65 +1825,115 @@ hub_snapshot(struct hub *h, const char *device_id, const char *room,
 		rc = rc == RK_ENOTFOUND ? RK_EAUTH : rc;
 		goto out;
 	}
-	if (room[0] != '\0') {
-		if ((member = hub_is_member_or(db, room, dev.staff, 1)) < 0) {
-			rc = member;
-			goto out;
-		}
-		if (!member) {
-			rc = rk_whyf(why, RK_EDENIED, "staff %s is not a "
-			    "member of room %s", dev.staff, room);
-			goto out;
-		}
-	}
-	/* Outside any transaction: ATTACH refuses to run inside one.  An
-	 * in-memory database needs no file, so the encrypting VFS (which
-	 * refuses temporary files) is not involved. */
-	if ((rc = hub_exec(db, "ATTACH DATABASE ':memory:' AS snap")) != 0) {
-		rk_whyf(why, rc, "cannot make the snapshot");
-		goto out;
-	}
-	attached = 1;
+	/* One transaction: every room is read at the same head, and the
+	 * device's since_seq of each room is saved with that read. */
 	if ((rc = hub_exec(db, "BEGIN IMMEDIATE")) != 0 ||
 	    (rc = hub_head(db, &head)) != 0 ||
-	    (rc = pull_writer_new((uint64_t)head, (uint64_t)head,
-	    "{\"snapshot\":[],\"purge\":[]}", &w)) != 0)
-		goto out;
-	for (i = 0; i < h->ntables && rc == 0; i++) {
-		const struct hub_table *t = &h->tables[i];
-
-		if ((room[0] == '\0') == (t->p->scope == SYNC_DIRECTORY))
-			rc = hub_snap_table(db, t, room, head, w);
-	}
-	if (rc != 0) {
-		rk_whyf(why, rc, "cannot make the snapshot of %s",
-		    room[0] ? room : "the directory");
-		goto out;
-	}
-	if ((rc = hub_prepare(db, "INSERT INTO local_hub_device_rooms "
+	    (rc = hub_prepare(db, "INSERT INTO local_hub_device_rooms "
 	    "(device_id, room_id, since_seq) VALUES (?1, ?2, ?3) ON CONFLICT "
 	    "(device_id, room_id) DO UPDATE SET since_seq = "
 	    "excluded.since_seq", &st)) != 0)
 		goto out;
-	sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, room, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 3, head);
-	if ((rc = hub_step_done(db, st)) != 0)
+	for (i = 0; i < n; i++) {
+		/* Whole rooms only, and at least one: past the budget the
+		 * device asks again for the rest. */
+		if (json_array_size(given) > 0 && sn.raw >=
+		    HUB_SNAPSHOT_BATCH_RAW)
+			break;
+		if (rooms[i][0] != '\0') {
+			if ((member = hub_is_member_or(db, rooms[i], dev.staff,
+			    1)) < 0) {
+				rc = member;
+				goto out;
+			}
+			if (!member && strict) {
+				char gone[400];
+
+				/* A purged room has no members: say why. */
+				if ((rc = retention_purged(db, rooms[i], gone,
+				    sizeof(gone))) == 1)
+					rc = rk_whyf(why, RK_EDENIED, "%s", gone);
+				else if (rc == 0)
+					rc = rk_whyf(why, RK_EDENIED, "staff %s "
+					    "is not a member of room %s",
+					    dev.staff, rooms[i]);
+				goto out;
+			}
+			if (!member) {
+				if (json_array_append_new(refused,
+				    json_string(rooms[i])) != 0) {
+					rc = RK_ENOMEM;
+					goto out;
+				}
+				continue;
+			}
+		}
+		if ((rc = hub_snap_room(h, rooms[i], &sn)) != 0) {
+			rk_whyf(why, rc, "cannot make the snapshot of %s",
+			    rooms[i][0] ? rooms[i] : "the directory");
+			goto out;
+		}
+		sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, rooms[i], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, head);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			rc = store_sqlite_err(db);
+			goto out;
+		}
+		sqlite3_reset(st);
+		if (json_array_append_new(given, json_string(rooms[i])) != 0) {
+			rc = RK_ENOMEM;
+			goto out;
+		}
+	}
+	if (sn.raw > ENVELOPE_PULL_MAX_RAW) {
+		rc = rk_whyf(why, RK_EPROTO, "the snapshot is larger than one "
+		    "answer may be");
 		goto out;
+	}
 	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		rc = rk_whyf(why, store_sqlite_err(db), "cannot save: %s",
 		    sqlite3_errmsg(db));
 		goto out;
 	}
-	rc = pull_writer_finish(w, h->k->sign_sk, out);
-	w = NULL;
-out:
-	hub_rollback(db);
-	if (attached)
-		sqlite3_exec(db, "DETACH DATABASE snap", NULL, NULL, NULL);
+	sqlite3_finalize(st);
+	st = NULL;
 	store_unlock(h->s);
+	/* Compressing and signing need no lock: other devices go on. */
+	if ((rc = hub_snap_ctl(given, refused, &ctl)) == 0 &&
+	    (rc = pull_writer_new((uint64_t)head, (uint64_t)head, ctl,
+	    &w)) == 0) {
+		for (i = 0; i < sn.n && rc == 0; i++)
+			rc = pull_writer_add(w, (uint64_t)head, sn.parts[i].room,
+			    sn.parts[i].cs, sn.parts[i].len);
+		if (rc == 0) {
+			rc = pull_writer_finish(w, h->k->sign_sk, out);
+			w = NULL;
+		}
+	}
+	if (rc != 0)
+		rk_whyf(why, rc, "cannot write the snapshot answer");
+	goto done;
+out:
+	sqlite3_finalize(st);
+	hub_rollback(db);
+	store_unlock(h->s);
+done:
 	pull_writer_free(w);
+	free(ctl);
+	hub_snap_release(&sn);
+	json_decref(given);
+	json_decref(refused);
 	return rc;
+}
+
+int
+hub_snapshot(struct hub *h, const char *device_id, const char *room,
+    struct buf *out, struct rk_why *why)
+{
+	const char *rooms[1] = { room };
+
+	return hub_snapshot_rooms(h, device_id, rooms, 1, 1, out, why);
 }
 
 /* ---- enrolment ---------------------------------------------------------- */
@@ -2114,6 +2267,71 @@ hub_hex64_ok(const char *s)
 	return s[ROOMHASH_HEX_LEN] == '\0';
 }
 
+static size_t
+hub_hc_slot(const struct hub *h, const char *room)
+{
+	uint32_t x = 2166136261u;	/* FNV-1a */
+	const unsigned char *p;
+	size_t i;
+
+	for (p = (const unsigned char *)room; *p != '\0'; p++)
+		x = (x ^ *p) * 16777619u;
+	for (i = x & (h->hc_cap - 1); h->hc[i].used &&
+	    strcmp(h->hc[i].room, room) != 0; i = (i + 1) & (h->hc_cap - 1))
+		;
+	return i;
+}
+
+/*
+ * The hub's hash of room as of seq, the hub seq of the room's last logged
+ * change: every change to a room's rows is logged, so a room whose last
+ * change is still seq has the hash computed then.  Hashing is the costly
+ * part of a report (every row of the room is read), and most rooms are
+ * quiet between two syncs.
+ */
+static int
+hub_hash_cached(struct hub *h, const char *room, int64_t seq,
+    char hex[ROOMHASH_HEX_LEN + 1])
+{
+	struct hub_hc *nhc, *old;
+	size_t i, ocap;
+	int rc;
+
+	if (h->hc_cap > 0) {
+		i = hub_hc_slot(h, room);
+		if (h->hc[i].used && h->hc[i].seq == seq) {
+			memcpy(hex, h->hc[i].hex, sizeof(h->hc[i].hex));
+			return 0;
+		}
+	}
+	if ((rc = roomhash_compute(store_db(h->s), room, hex)) != 0)
+		return rc;
+	if (2 * (h->hc_n + 1) > h->hc_cap) {
+		ocap = h->hc_cap;
+		old = h->hc;
+		if ((nhc = calloc(ocap ? ocap * 2 : 256, sizeof(*nhc))) == NULL)
+			return 0;	/* the hash stands; only not kept */
+		h->hc = nhc;
+		h->hc_cap = ocap ? ocap * 2 : 256;
+		h->hc_n = 0;
+		for (i = 0; i < ocap; i++)
+			if (old[i].used) {
+				h->hc[hub_hc_slot(h, old[i].room)] = old[i];
+				h->hc_n++;
+			}
+		free(old);
+	}
+	i = hub_hc_slot(h, room);
+	if (!h->hc[i].used) {
+		h->hc_n++;
+		h->hc[i].used = 1;
+		snprintf(h->hc[i].room, sizeof(h->hc[i].room), "%s", room);
+	}
+	h->hc[i].seq = seq;
+	memcpy(h->hc[i].hex, hex, sizeof(h->hc[i].hex));
+	return 0;
+}
+
 int
 hub_hashes(struct hub *h, const char *device_id, json_t *in, json_t **out,
     struct rk_why *why)
@@ -2123,7 +2341,7 @@ hub_hashes(struct hub *h, const char *device_id, json_t *in, json_t **out,
 	struct hub_dev dev;
 	json_t *rooms, *jc, *v, *mism = NULL, *follow = NULL;
 	const char *room;
-	int64_t cursor, head = 0, newer;
+	int64_t cursor, head = 0, newer, last;
 	int rc;
 
 	if (!json_is_object(in))
@@ -2161,24 +2379,26 @@ hub_hashes(struct hub *h, const char *device_id, json_t *in, json_t **out,
 
 		if (room[0] != '\0' && !hub_json_has(follow, room))
 			continue;
-		if ((rc = roomhash_compute(db, room, hex)) != 0) {
-			rk_whyf(why, rc, "cannot hash room %s", room);
-			goto out;
-		}
 		/* The hub's room equals its state at the device's cursor
 		 * only if nothing of it was logged after the cursor. */
-		if ((rc = hub_prepare(db, "SELECT EXISTS (SELECT 1 FROM "
-		    "local_hub_log WHERE room_id = ?1 AND hub_seq > ?2)",
-		    &st)) != 0)
+		if ((rc = hub_prepare(db, "SELECT max(hub_seq) FROM "
+		    "local_hub_log WHERE room_id = ?1", &st)) != 0)
 			goto out;
 		sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, cursor);
-		newer = sqlite3_step(st) == SQLITE_ROW ?
-		    sqlite3_column_int64(st, 0) : 1;
+		last = sqlite3_step(st) == SQLITE_ROW ?
+		    sqlite3_column_int64(st, 0) : INT64_MAX;
 		sqlite3_finalize(st);
 		st = NULL;
-		matches = newer || cursor > head ? -1 :
-		    strcmp(hex, json_string_value(v)) == 0;
+		newer = last > cursor;
+		if (newer || cursor > head) {
+			matches = -1;	/* not comparable: nothing to hash */
+		} else {
+			if ((rc = hub_hash_cached(h, room, last, hex)) != 0) {
+				rk_whyf(why, rc, "cannot hash room %s", room);
+				goto out;
+			}
+			matches = strcmp(hex, json_string_value(v)) == 0;
+		}
 		if (matches == 0 && json_array_append_new(mism,
 		    json_string(room)) != 0) {
 			rc = RK_ENOMEM;

@@ -32,8 +32,11 @@ struct store;
 #define HUB_PULL_LIMIT_DEFAULT 1000u
 #define HUB_PULL_LIMIT_MAX 10000u
 #define HUB_PULL_MAX_BYTES (8u * 1024 * 1024)
-/* Snapshot entries are cut at about this many changeset bytes. */
+/* Snapshot entries are cut at about this many changeset bytes; one
+ * answer for several rooms stops adding whole rooms past the batch budget
+ * (the device asks again for the rest). */
 #define HUB_SNAPSHOT_CHUNK (4u * 1024 * 1024)
+#define HUB_SNAPSHOT_BATCH_RAW (8u * 1024 * 1024)
 /* One push may expand to at most this many changeset bytes in all (each
  * envelope is capped at WIRE_MAX_RAW by the envelope decoder); past it
  * the request is refused (RK_EPROTO) and nothing is applied.  It bounds
@@ -99,6 +102,20 @@ int hub_pull(struct hub *h, const char *device_id, uint64_t after,
  */
 int hub_snapshot(struct hub *h, const char *device_id, const char *room,
     struct buf *out, struct rk_why *why) RK_MUST_CHECK;
+
+/*
+ * GET /v1/snapshot?rooms=A,B,...: the snapshots of several rooms ("" the
+ * directory; 1..WIRE_SNAPSHOT_ROOMS_MAX, none twice) in one answer, read
+ * and recorded in one transaction at one head.  Rooms are taken whole, in
+ * order, until their changesets pass HUB_SNAPSHOT_BATCH_RAW (at least
+ * one is).  ctl says which: {"rooms": [given...], "refused": [rooms the
+ * device's staff is not a member of]}; a room in neither is to be asked
+ * for again.  strict: a room not a member's is RK_EDENIED instead (what
+ * hub_snapshot does).
+ */
+int hub_snapshot_rooms(struct hub *h, const char *device_id,
+    const char *const *rooms, size_t n, int strict, struct buf *out,
+    struct rk_why *why) RK_MUST_CHECK;
 
 /*
  * POST /v1/enroll (unsigned): {"code", "device_id", "sign_pk", "box_pk",

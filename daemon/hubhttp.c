@@ -316,6 +316,37 @@ hh_enroll(struct hubhttp *hh, struct MHD_Connection *conn,
 	return ret;
 }
 
+/* rooms=A,B,...: split at commas ("" is the directory), then one
+ * snapshot answer for them all. */
+static int
+hh_snapshot_rooms(struct hubhttp *hh, const char *device, const char *list,
+    struct buf *b, struct rk_why *why)
+{
+	const char *rooms[WIRE_SNAPSHOT_ROOMS_MAX];
+	char *copy, *p, *comma;
+	size_t n = 0;
+	int rc;
+
+	if (strlen(list) > WIRE_SNAPSHOT_ROOMS_MAX * 65)
+		return rk_whyf(why, RK_EINVAL, "rooms: too long");
+	if ((copy = strdup(list)) == NULL)
+		return RK_ENOMEM;
+	for (p = copy;; p = comma + 1) {
+		if (n == WIRE_SNAPSHOT_ROOMS_MAX) {
+			free(copy);
+			return rk_whyf(why, RK_EINVAL, "rooms: at most %u",
+			    WIRE_SNAPSHOT_ROOMS_MAX);
+		}
+		rooms[n++] = p;
+		if ((comma = strchr(p, ',')) == NULL)
+			break;
+		*comma = '\0';
+	}
+	rc = hub_snapshot_rooms(hh->hub, device, rooms, n, 0, b, why);
+	free(copy);
+	return rc;
+}
+
 static enum MHD_Result
 hh_signed(struct hubhttp *hh, struct MHD_Connection *conn, const char *url,
     const char *method, struct hh_req *req)
@@ -369,8 +400,17 @@ hh_signed(struct hubhttp *hh, struct MHD_Connection *conn, const char *url,
 	} else {	/* /v1/snapshot */
 		const char *room = MHD_lookup_connection_value(conn,
 		    MHD_GET_ARGUMENT_KIND, "room");
+		const char *list = MHD_lookup_connection_value(conn,
+		    MHD_GET_ARGUMENT_KIND, "rooms");
 
-		rc = hub_snapshot(hh->hub, device, room ? room : "", &b, &why);
+		if (list != NULL && room == NULL)
+			rc = hh_snapshot_rooms(hh, device, list, &b, &why);
+		else if (list != NULL)
+			rc = rk_whyf(&why, RK_EINVAL, "room and rooms: one or "
+			    "the other");
+		else
+			rc = hub_snapshot(hh->hub, device, room ? room : "",
+			    &b, &why);
 	}
 	if (rc != 0) {
 		buf_release(&b);

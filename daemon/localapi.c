@@ -268,6 +268,13 @@ r_settings(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
 }
 
 static int
+r_purge_expired(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
+    struct rk_why *why)
+{
+	return admin_purge_expired(c, in, out, why);
+}
+
+static int
 r_enroll(struct rec_ctx *c, const char *id, json_t *in, json_t **out,
     struct rk_why *why)
 {
@@ -613,6 +620,7 @@ static const struct route localapi_routes[] = {
 	{ "POST", "devices", "revoke", ROLE_HUB, 200, r_revoke },
 	{ "POST", "enroll-codes", NULL, ROLE_HUB, 201, r_enroll_code },
 	{ "POST", "settings", NULL, ROLE_HUB, 200, r_settings },
+	{ "POST", "purge-expired", NULL, ROLE_HUB, 200, r_purge_expired },
 	{ NULL, NULL, NULL, ROLE_ANY, 0, NULL },
 };
 

@@ -8,7 +8,9 @@
  * VFS with the database key; open (create, migrate) the replica; start the
  * role's engine -- a device's sync engine and its field web UI on
  * --listen (webui.h), or a hub's protocol server on --listen; serve the
- * local API on D/renkeid.sock.  Shutdown on
+ * local API on D/renkeid.sock.  A hub purges the archived rooms whose
+ * retention period (renkei.conf retention_days) has ended before it
+ * serves, then once a day (retention.h).  Shutdown on
  * SIGTERM/SIGINT runs the same steps in reverse.  Runs in the foreground
  * and logs to stderr.
  */
@@ -23,6 +25,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/conf.h"
@@ -35,6 +38,7 @@
 #include "daemon/hubhttp.h"
 #include "daemon/localapi.h"
 #include "daemon/records.h"
+#include "daemon/retention.h"
 #include "daemon/store.h"
 #include "daemon/sync.h"
 #include "daemon/vfs.h"
@@ -222,11 +226,16 @@ main(int argc, char **argv)
 	ctx.role = conf.role;
 	ctx.device_id = conf.device_id;
 	ctx.hub_url = conf.hub_url;
+	ctx.retention_ms = (int64_t)conf.retention_days * RETENTION_DAY_MS;
 	if (ctx.is_hub) {
 		if (hub_open(store, keys, NULL, &hub) != 0) {
 			log_warnx("cannot start the hub");
 			goto out;
 		}
+		/* Before serving anyone: a room past its retention period
+		 * must not be handed out again.  A failure is logged and
+		 * retried at the next daily run. */
+		retention_run(store, ctx.retention_ms);
 		if (listen_addr == NULL)
 			log_warnx("no --listen address: this hub serves only its "
 			    "administration socket, no devices");
@@ -266,9 +275,19 @@ main(int argc, char **argv)
 	log_info("serving %s (%s, device %s) on %s%s%s", dir, conf.role,
 	    conf.device_id, sock, hh ? " and " : "", hh ? listen_addr : "");
 
+	/* The main thread waits for signals; on a hub it also wakes daily
+	 * to purge the rooms whose retention period has ended. */
 	for (;;) {
-		if (sigwait(&sigs, &sig) != 0)
+		struct timespec ts = { RETENTION_INTERVAL_MS / 1000, 0 };
+
+		if (!ctx.is_hub) {
+			if (sigwait(&sigs, &sig) != 0)
+				continue;
+		} else if ((sig = sigtimedwait(&sigs, NULL, &ts)) == -1) {
+			if (errno == EAGAIN)
+				retention_run(store, ctx.retention_ms);
 			continue;
+		}
 		if (sig == SIGHUP)
 			continue;
 		log_info("signal %d: shutting down", sig);

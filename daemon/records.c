@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "common/vitals.h"
 #include "daemon/conflicts.h"
+#include "daemon/retention.h"
 #include "daemon/roomwork.h"
 #include "daemon/roomwork_int.h"
 #include "daemon/store.h"
@@ -93,9 +94,14 @@ rec_room_access(struct rec_ctx *c, const char *room, int for_write,
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_ROW) {
 		sqlite3_finalize(st);
-		if (rc == SQLITE_DONE)
+		if (rc == SQLITE_DONE) {
+			char gone[400];
+
+			if (retention_purged(db, room, gone, sizeof(gone)) == 1)
+				return rk_whyf(why, RK_ENOTFOUND, "%s", gone);
 			return rk_whyf(why, RK_ENOTFOUND,
 			    "no room '%s' on this device", room);
+		}
 		return rk_whyf(why, store_sqlite_err(db), "cannot read rooms");
 	}
 	snprintf(status, sizeof(status), "%s", sqlite3_column_text(st, 0));

@@ -25,6 +25,7 @@ struct rec_ctx {
 	const char *role;	/* "device" or "hub" */
 	const char *device_id;
 	const char *hub_url;	/* NULL or "" when not enrolled */
+	int64_t retention_ms;	/* hub: archived rooms are kept this long */
 };
 
 /* Each *out is a new reference the caller releases with json_decref. */

@@ -18,6 +18,7 @@
 #include "common/api.h"
 #include "common/id.h"
 #include "common/log.h"
+#include "daemon/retention.h"
 #include "daemon/roomwork_int.h"
 #include "daemon/store.h"
 
@@ -272,8 +273,13 @@ rw_room_load(struct rec_ctx *c, const char *room, struct rw_room *r,
 		r->member = sqlite3_column_int(st, 4);
 		rc = 0;
 	} else if (rc == SQLITE_DONE) {
-		rc = rk_whyf(why, RK_ENOTFOUND, "no room '%s' on this %s",
-		    room, c->is_hub ? "hub" : "device");
+		char gone[400];
+
+		if (retention_purged(db, room, gone, sizeof(gone)) == 1)
+			rc = rk_whyf(why, RK_ENOTFOUND, "%s", gone);
+		else
+			rc = rk_whyf(why, RK_ENOTFOUND, "no room '%s' on this "
+			    "%s", room, c->is_hub ? "hub" : "device");
 	} else {
 		rc = rk_whyf(why, store_sqlite_err(db), "cannot read rooms");
 	}

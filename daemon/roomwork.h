@@ -233,13 +233,6 @@ int roomwork_audit_verify(struct store *s, const char *room, int *ok,
  * "pending": n}.  Ships this replica's noted events first. */
 int roomwork_audit_list(struct rec_ctx *c, const char *room, json_t **out,
     struct rk_why *why) RK_MUST_CHECK;
-/*
- * Hub, for the nightly job: would remove every row of rooms archived more
- * than retention_ms ago (room_details.archived_at): their room tables,
- * hub log entries and audit chain, and tell their devices to purge them.
- * Not implemented yet: returns RK_EDENIED saying so.
- */
-int roomwork_purge_expired(struct store *s, int64_t now_ms,
-    int64_t retention_ms, json_t **out, struct rk_why *why) RK_MUST_CHECK;
+/* Purging archived rooms after the retention period: daemon/retention.h. */
 
 #endif

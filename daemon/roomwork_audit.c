@@ -504,15 +504,3 @@ out:
 	json_decref(o);
 	return rc;
 }
-
-int
-roomwork_purge_expired(struct store *s, int64_t now_ms, int64_t retention_ms,
-    json_t **out, struct rk_why *why)
-{
-	(void)s;
-	(void)now_ms;
-	(void)retention_ms;
-	(void)out;
-	return rk_whyf(why, RK_EDENIED, "purging archived rooms after the "
-	    "retention period is not implemented yet");
-}

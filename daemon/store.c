@@ -21,6 +21,7 @@
 #include "common/hlc.h"
 #include "common/log.h"
 #include "conflict/policy.h"
+#include "daemon/csenc.h"
 #include "daemon/vfs.h"
 #include "schema/schema.h"
 
@@ -354,96 +355,12 @@ store_tx_begin(struct store *s, const char *room_id, struct store_tx **out)
  * a synced table fails the transaction at commit.
  */
 static void
-cap_varint(struct buf *b, uint64_t v, int *err)
-{
-	uint8_t tmp[10], out[10];
-	int n = 0, i;
-
-	if (v > 0x00ffffffffffffffULL) {
-		/* Nine bytes: eight of seven bits, the last of eight. */
-		out[8] = (uint8_t)v;
-		v >>= 8;
-		for (i = 7; i >= 0; i--) {
-			out[i] = (uint8_t)((v & 0x7f) | 0x80);
-			v >>= 7;
-		}
-		if (!*err && buf_append(b, out, 9) != 0)
-			*err = RK_ENOMEM;
-		return;
-	}
-	do {
-		tmp[n++] = (uint8_t)((v & 0x7f) | 0x80);
-		v >>= 7;
-	} while (v != 0);
-	tmp[0] &= 0x7f;
-	for (i = 0; i < n; i++)
-		out[i] = tmp[n - 1 - i];
-	if (!*err && buf_append(b, out, (size_t)n) != 0)
-		*err = RK_ENOMEM;
-}
-
-static void
-cap_bytes(struct buf *b, const void *p, size_t n, int *err)
-{
-	if (!*err && buf_append(b, p, n) != 0)
-		*err = RK_ENOMEM;
-}
-
-static void
-cap_value(struct buf *b, sqlite3_value *v, int *err)
-{
-	uint8_t x[9];
-	uint64_t u;
-	double d;
-	int i, n;
-
-	switch (sqlite3_value_type(v)) {
-	case SQLITE_INTEGER:
-	case SQLITE_FLOAT:
-		if (sqlite3_value_type(v) == SQLITE_INTEGER) {
-			x[0] = SQLITE_INTEGER;
-			u = (uint64_t)sqlite3_value_int64(v);
-		} else {
-			x[0] = SQLITE_FLOAT;
-			d = sqlite3_value_double(v);
-			memcpy(&u, &d, sizeof(u));
-		}
-		for (i = 0; i < 8; i++)
-			x[1 + i] = (uint8_t)(u >> (56 - 8 * i));
-		cap_bytes(b, x, 9, err);
-		break;
-	case SQLITE_TEXT:
-	case SQLITE_BLOB:
-		x[0] = (uint8_t)sqlite3_value_type(v);
-		cap_bytes(b, x, 1, err);
-		if (x[0] == SQLITE_TEXT) {
-			const unsigned char *t = sqlite3_value_text(v);
-
-			n = sqlite3_value_bytes(v);
-			cap_varint(b, (uint64_t)n, err);
-			cap_bytes(b, t, (size_t)n, err);
-		} else {
-			const void *p = sqlite3_value_blob(v);
-
-			n = sqlite3_value_bytes(v);
-			cap_varint(b, (uint64_t)n, err);
-			cap_bytes(b, p, (size_t)n, err);
-		}
-		break;
-	default:
-		x[0] = SQLITE_NULL;
-		cap_bytes(b, x, 1, err);
-	}
-}
-
-static void
 store_cap_hook(void *arg, sqlite3 *db, int op, const char *zdb,
     const char *table, sqlite3_int64 k1, sqlite3_int64 k2)
 {
 	struct store_tx *tx = arg;
 	const struct store_table *t = tx->cap_table;
 	sqlite3_value *v;
-	uint8_t hdr[2];
 	int i, n;
 
 	if (tx->cap_err != 0 || strcmp(zdb, "main") != 0)
@@ -454,12 +371,7 @@ store_cap_hook(void *arg, sqlite3 *db, int op, const char *zdb,
 				t = &tx->s->tables[i];
 		if (t == NULL)
 			return;		/* a local table: not captured */
-		hdr[0] = 'T';
-		cap_bytes(&tx->cap, hdr, 1, &tx->cap_err);
-		cap_varint(&tx->cap, (uint64_t)t->ncol, &tx->cap_err);
-		cap_bytes(&tx->cap, t->pk, (size_t)t->ncol, &tx->cap_err);
-		cap_bytes(&tx->cap, t->name, strlen(t->name) + 1,
-		    &tx->cap_err);
+		csenc_table(&tx->cap, t->name, t->ncol, t->pk, &tx->cap_err);
 		tx->cap_table = t;
 	}
 	if (op != SQLITE_INSERT) {
@@ -473,15 +385,13 @@ store_cap_hook(void *arg, sqlite3 *db, int op, const char *zdb,
 		tx->cap_err = RK_EDB;
 		return;
 	}
-	hdr[0] = SQLITE_INSERT;
-	hdr[1] = 0;
-	cap_bytes(&tx->cap, hdr, 2, &tx->cap_err);
+	csenc_insert(&tx->cap, &tx->cap_err);
 	for (i = 0; i < n; i++) {
 		if (sqlite3_preupdate_new(db, i, &v) != SQLITE_OK) {
 			tx->cap_err = RK_EDB;
 			return;
 		}
-		cap_value(&tx->cap, v, &tx->cap_err);
+		csenc_value(&tx->cap, v, &tx->cap_err);
 	}
 }
 

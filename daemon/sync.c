@@ -649,6 +649,19 @@ batch_purge(sqlite3 *db, const char *room)
 		return 0;	/* the directory is never purged */
 	if ((rc = batch_clear_room(db, room)) != 0)
 		return rc;
+	/* What the hub has acknowledged goes with the rows (a room purged
+	 * after its retention period must leave nothing here); the entries
+	 * stay, empty, so the outbox numbering goes on. */
+	if ((rc = db_prepare(db, "UPDATE local_outbox SET changeset = X'',"
+	    " applied = X'' WHERE room_id = ?1 AND status = 'acked'", &st)) !=
+	    0)
+		return rc;
+	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : store_sqlite_err(db);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc != 0)
+		return rc;
 	if ((rc = db_prepare(db, "UPDATE local_outbox SET status = 'refused',"
 	    " refused_reason = 'removed from room ' || ?1, applied = X''"
 	    " WHERE room_id = ?1 AND status = 'pending'", &st)) != 0)
@@ -664,8 +677,8 @@ batch_purge(sqlite3 *db, const char *room)
 
 static int
 batch_apply_entries(sqlite3 *db, const struct pull_response *r,
-    const char *only_room, const char *const *skip, size_t nskip,
-    int *hlc_cols, uint64_t *hlc_seen, struct rk_why *why)
+    const char *const *only, size_t nonly, const char *const *skip,
+    size_t nskip, int *hlc_cols, uint64_t *hlc_seen, struct rk_why *why)
 {
 	size_t i;
 	int rc;
@@ -673,10 +686,10 @@ batch_apply_entries(sqlite3 *db, const struct pull_response *r,
 	for (i = 0; i < r->count; i++) {
 		const struct pull_entry *e = &r->entries[i];
 
-		if (only_room != NULL && strcmp(e->room, only_room) != 0)
-			return rk_whyf(why, RK_EPROTO, "the hub's snapshot of "
-			    "%s holds room %s", only_room[0] ? only_room :
-			    "the directory", e->room);
+		if (only != NULL && !room_in(e->room, only, nonly))
+			return rk_whyf(why, RK_EPROTO, "the hub's snapshot "
+			    "holds room %s, which it did not name",
+			    e->room[0] ? e->room : "(the directory)");
 		if (room_in(e->room, skip, nskip))
 			continue;
 		if ((rc = cs_check_scope(e->changeset, e->changeset_len,
@@ -818,22 +831,27 @@ batch_reapply(sqlite3 *db, const struct sync_batch *b, uint64_t cursor)
 	size_t n = 0, cap = 0, i;
 	int rc;
 
-	if (b->snap != NULL && b->snap->next_cursor > snapcur)
+	if (b->nsnap > 0 && b->snap != NULL && b->snap->next_cursor > snapcur)
 		snapcur = b->snap->next_cursor;
-	if ((rc = db_prepare(db, "SELECT seq, room_id FROM local_outbox WHERE"
-	    " status = 'pending' OR (status = 'acked' AND acked_hub_seq >"
-	    " CASE WHEN room_id = ?1 THEN ?2 ELSE ?3 END) ORDER BY seq",
-	    &sel)) != 0)
+	if ((rc = db_prepare(db, "SELECT seq, room_id, status, acked_hub_seq"
+	    " FROM local_outbox WHERE status = 'pending' OR (status = 'acked'"
+	    " AND acked_hub_seq > ?1) ORDER BY seq", &sel)) != 0)
 		goto out;
-	if (b->snap_room != NULL)
-		sqlite3_bind_text(sel, 1, b->snap_room, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(sel, 2, (sqlite3_int64)snapcur);
-	sqlite3_bind_int64(sel, 3, (sqlite3_int64)cursor);
+	sqlite3_bind_int64(sel, 1, (sqlite3_int64)(snapcur < cursor ? snapcur :
+	    cursor));
 	/* Listed first: the loop below writes local_outbox. */
 	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
 		const char *room = (const char *)sqlite3_column_text(sel, 1);
+		const char *status = (const char *)sqlite3_column_text(sel, 2);
+		uint64_t acked = (uint64_t)sqlite3_column_int64(sel, 3);
 
 		if (room != NULL && room_in(room, b->purge, b->npurge))
+			continue;
+		/* Acked: the hub state holds it once what was pulled for its
+		 * room reaches its hub seq. */
+		if (status != NULL && strcmp(status, "acked") == 0 &&
+		    acked <= (room != NULL && room_in(room, b->snap_rooms,
+		    b->nsnap) ? snapcur : cursor))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
@@ -868,6 +886,151 @@ out:
 	return rc;
 }
 
+static int sync_range_merge(sqlite3 *db, const char *room, int64_t first,
+    int64_t last, void **merged, int *nmerged, uint64_t *hlc,
+    uint16_t *schema);
+
+/*
+ * The common case after a push: the pull brings back exactly this
+ * replica's own acked envelopes, each as sent (the hub applied them
+ * without a conflict, so its canonical changeset is the envelope's own),
+ * and they are the oldest entries in effect here.  Then taking them off,
+ * applying the hub's copies and putting the pending ones back on top
+ * would leave every row as it is: the replica already is the hub's state
+ * plus its pending entries.  Only the bookkeeping changes -- the echoed
+ * entries are no longer in effect on their own.
+ *
+ * 1 and *echoed set when that holds and was recorded; 0 when it does not
+ * hold (the caller takes the general way; nothing written); <0 an error.
+ */
+struct echo_env {
+	int64_t first, last, hub_seq;
+	char room[65];
+};
+
+static int
+echo_env_cmp(const void *a, const void *b)
+{
+	const struct echo_env *x = a, *y = b;
+
+	return (x->hub_seq > y->hub_seq) - (x->hub_seq < y->hub_seq);
+}
+
+static int
+batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
+    size_t *echoed)
+{
+	sqlite3_stmt *st = NULL, *put = NULL;
+	struct echo_env *envs = NULL, *ne;
+	size_t n = 0, cap = 0, i, j, entries = 0;
+	int rc, pending_seen = 0;
+
+	*echoed = 0;
+	if (pr->count == 0)
+		return 0;
+	/* Every entry in effect, oldest first: the echoed ones first, each
+	 * as originally written, then only entries the pull leaves on top. */
+	if ((rc = db_prepare(db, "SELECT status, acked_hub_seq, applied IS"
+	    " NULL, env_first, env_last, room_id FROM local_outbox WHERE"
+	    " applied IS NULL OR length(applied) > 0 ORDER BY seq", &st)) != 0)
+		return rc;
+	rc = 1;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *status = (const char *)sqlite3_column_text(st, 0);
+		const char *room = (const char *)sqlite3_column_text(st, 5);
+		int64_t hs = sqlite3_column_int64(st, 1);
+		int acked = status != NULL && strcmp(status, "acked") == 0 &&
+		    sqlite3_column_type(st, 1) != SQLITE_NULL &&
+		    (uint64_t)hs <= cursor;
+
+		if (!acked) {
+			pending_seen = 1;
+			continue;
+		}
+		if (pending_seen || !sqlite3_column_int(st, 2) ||
+		    room == NULL || strlen(room) > 64) {
+			rc = 0;
+			break;
+		}
+		entries++;
+		/* Entries of several rooms interleave: find the envelope. */
+		for (j = n; j > 0 && envs[j - 1].hub_seq != hs; j--)
+			;
+		if (j > 0) {
+			if (envs[j - 1].first != sqlite3_column_int64(st, 3) ||
+			    strcmp(envs[j - 1].room, room) != 0) {
+				rc = 0;
+				break;
+			}
+			continue;
+		}
+		if (n == pr->count) {	/* more than the pull brought */
+			rc = 0;
+			break;
+		}
+		if (n == cap) {
+			cap = cap ? cap * 2 : 32;
+			if ((ne = realloc(envs, cap * sizeof(*ne))) == NULL) {
+				rc = RK_ENOMEM;
+				break;
+			}
+			envs = ne;
+		}
+		envs[n].first = sqlite3_column_int64(st, 3);
+		envs[n].last = sqlite3_column_int64(st, 4);
+		envs[n].hub_seq = hs;
+		snprintf(envs[n].room, sizeof(envs[n].room), "%s", room);
+		n++;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	/* The pull holds these envelopes and nothing else, in hub order. */
+	if (rc == 1 && n != pr->count)
+		rc = 0;
+	if (rc == 1)
+		qsort(envs, n, sizeof(*envs), echo_env_cmp);
+	for (i = 0; rc == 1 && i < n; i++) {
+		const struct pull_entry *e = &pr->entries[i];
+		void *merged = NULL;
+		int nm = 0;
+		uint64_t hlc = 0;
+		uint16_t schema = 0;
+
+		if ((uint64_t)envs[i].hub_seq != e->hub_seq ||
+		    strcmp(envs[i].room, e->room) != 0) {
+			rc = 0;
+			break;
+		}
+		if ((rc = sync_range_merge(db, envs[i].room, envs[i].first,
+		    envs[i].last, &merged, &nm, &hlc, &schema)) != 0)
+			break;
+		rc = (size_t)nm == e->changeset_len && (nm == 0 ||
+		    memcmp(merged, e->changeset, (size_t)nm) == 0);
+		sqlite3_free(merged);
+	}
+	if (rc != 1)
+		goto out;
+	if ((rc = db_prepare(db, "UPDATE local_outbox SET applied = X''"
+	    " WHERE status = 'acked' AND acked_hub_seq = ?1 AND"
+	    " (applied IS NULL OR length(applied) > 0)", &put)) != 0)
+		goto out;
+	for (j = 0; j < n; j++) {
+		sqlite3_bind_int64(put, 1, envs[j].hub_seq);
+		if (sqlite3_step(put) != SQLITE_DONE) {
+			rc = store_sqlite_err(db);
+			goto out;
+		}
+		sqlite3_reset(put);
+	}
+	*echoed = entries;
+	rc = 1;
+out:
+	sqlite3_finalize(st);
+	sqlite3_finalize(put);
+	free(envs);
+	return rc;
+}
+
 int
 sync_apply_batch(sqlite3 *db, struct sync_batch *b, struct rk_why *why)
 {
@@ -893,6 +1056,20 @@ sync_apply_batch(sqlite3 *db, struct sync_batch *b, struct rk_why *why)
 	if ((rc = db_int(db, "SELECT count(*) FROM local_outbox WHERE applied"
 	    " IS NULL OR length(applied) > 0", NULL, &in_effect)) != 0)
 		goto dberr;
+	b->echoed = 0;
+	if (in_effect > 0 && b->pull != NULL && b->nsnap == 0 &&
+	    b->npurge == 0 && b->set_cursor) {
+		if ((rc = batch_echo(db, b->pull, cursor, &b->echoed)) < 0)
+			goto dberr;
+		if (rc == 1) {
+			/* Only the hub's rows' clock is left to learn. */
+			for (i = 0; i < b->pull->count; i++)
+				(void)cs_max_hlc(db, b->pull->entries[i].changeset,
+				    b->pull->entries[i].changeset_len, hlc_cols,
+				    &b->hlc_seen);
+			goto done;
+		}
+	}
 	if (in_effect > 0 && (rc = batch_undo(db)) != 0) {
 		rk_whyf(why, rc, "cannot take back pending changes: %s",
 		    sqlite3_errmsg(db));
@@ -901,14 +1078,15 @@ sync_apply_batch(sqlite3 *db, struct sync_batch *b, struct rk_why *why)
 	for (i = 0; i < b->npurge; i++)
 		if ((rc = batch_purge(db, b->purge[i])) != 0)
 			goto dberr;
-	if (b->snap_room != NULL && b->snap != NULL) {
-		if ((rc = batch_clear_room(db, b->snap_room)) != 0)
-			goto dberr;
-		if ((rc = batch_apply_entries(db, b->snap, b->snap_room, NULL,
-		    0, hlc_cols, &b->hlc_seen, why)) != 0)
+	if (b->nsnap > 0 && b->snap != NULL) {
+		for (i = 0; i < b->nsnap; i++)
+			if ((rc = batch_clear_room(db, b->snap_rooms[i])) != 0)
+				goto dberr;
+		if ((rc = batch_apply_entries(db, b->snap, b->snap_rooms,
+		    b->nsnap, NULL, 0, hlc_cols, &b->hlc_seen, why)) != 0)
 			goto out;
 	}
-	if (b->pull != NULL && (rc = batch_apply_entries(db, b->pull, NULL,
+	if (b->pull != NULL && (rc = batch_apply_entries(db, b->pull, NULL, 0,
 	    b->purge, b->npurge, hlc_cols, &b->hlc_seen, why)) != 0)
 		goto out;
 	if ((rc = batch_reapply(db, b, cursor)) != 0) {
@@ -916,6 +1094,7 @@ sync_apply_batch(sqlite3 *db, struct sync_batch *b, struct rk_why *why)
 		    sqlite3_errmsg(db));
 		goto out;
 	}
+done:
 	if (b->set_cursor &&
 	    ((rc = meta_set_i64(db, META_CURSOR, (int64_t)b->cursor)) != 0 ||
 	    (rc = meta_set_i64(db, META_HEAD, (int64_t)b->head)) != 0))
@@ -1095,27 +1274,31 @@ out:
 	return rc;
 }
 
-int
-sync_build_envelope(sqlite3 *db, const struct sync_range *r,
-    const uint8_t sign_sk[64], struct buf *out)
+/*
+ * The changesets of the outbox entries first sent as envelope first..last
+ * of room, merged into one (what the envelope carries; sqlite3_free it),
+ * with the hlc and schema version of the last of them.
+ */
+static int
+sync_range_merge(sqlite3 *db, const char *room, int64_t first, int64_t last,
+    void **merged, int *nmerged, uint64_t *hlc, uint16_t *schema)
 {
 	sqlite3_stmt *st = NULL;
 	sqlite3_changegroup *cg = NULL;
-	struct envelope e;
-	void *merged = NULL;
-	int nmerged = 0, rc;
 	int64_t count = 0;
+	int rc;
 
-	memset(&e, 0, sizeof(e));
+	*merged = NULL;
+	*nmerged = 0;
 	/* The entries first sent in this range: its room's, with other
 	 * rooms' entries between them (sync_assign_ranges). */
 	if ((rc = db_prepare(db, "SELECT changeset, hlc, schema_version FROM"
 	    " local_outbox WHERE room_id = ?3 AND env_first = ?1 AND"
 	    " env_last = ?2 ORDER BY seq", &st)) != 0)
 		return rc;
-	sqlite3_bind_int64(st, 1, r->first);
-	sqlite3_bind_int64(st, 2, r->last);
-	sqlite3_bind_text(st, 3, r->room, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 1, first);
+	sqlite3_bind_int64(st, 2, last);
+	sqlite3_bind_text(st, 3, room, -1, SQLITE_STATIC);
 	if (sqlite3changegroup_new(&cg) != SQLITE_OK) {
 		rc = RK_ENOMEM;
 		goto out;
@@ -1136,28 +1319,45 @@ sync_build_envelope(sqlite3 *db, const struct sync_range *r,
 		if (added != SQLITE_OK) {
 			log_warnx("sync: entry %" PRId64 " of envelope %" PRId64
 			    "..%" PRId64 " cannot be merged", count + 1,
-			    r->first, r->last);
+			    first, last);
 			rc = RK_EDB;
 			goto out;
 		}
-		e.hlc = (uint64_t)sqlite3_column_int64(st, 1);
-		e.schema_version = (uint16_t)sqlite3_column_int(st, 2);
+		*hlc = (uint64_t)sqlite3_column_int64(st, 1);
+		*schema = (uint16_t)sqlite3_column_int(st, 2);
 		count++;
 	}
 	if (rc != SQLITE_DONE) {
 		rc = store_sqlite_err(db);
 		goto out;
 	}
+	rc = 0;
 	if (count == 0) {
 		log_warnx("sync: envelope %" PRId64 "..%" PRId64 " has no "
-		    "outbox entries", r->first, r->last);
+		    "outbox entries", first, last);
 		rc = RK_EDB;
 		goto out;
 	}
-	if (sqlite3changegroup_output(cg, &nmerged, &merged) != SQLITE_OK) {
+	if (sqlite3changegroup_output(cg, nmerged, merged) != SQLITE_OK)
 		rc = RK_ENOMEM;
-		goto out;
-	}
+out:
+	sqlite3changegroup_delete(cg);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int
+sync_build_envelope(sqlite3 *db, const struct sync_range *r,
+    const uint8_t sign_sk[64], struct buf *out)
+{
+	struct envelope e;
+	void *merged = NULL;
+	int nmerged = 0, rc;
+
+	memset(&e, 0, sizeof(e));
+	if ((rc = sync_range_merge(db, r->room, r->first, r->last, &merged,
+	    &nmerged, &e.hlc, &e.schema_version)) != 0)
+		return rc;
 	snprintf(e.origin, sizeof(e.origin), "%s", r->origin);
 	snprintf(e.room, sizeof(e.room), "%s", r->room);
 	e.seq_first = (uint64_t)r->first;
@@ -1165,10 +1365,7 @@ sync_build_envelope(sqlite3 *db, const struct sync_range *r,
 	e.changeset = merged;	/* borrowed: freed below, not by e */
 	e.changeset_len = (size_t)nmerged;
 	rc = envelope_encode(&e, sign_sk, out);
-out:
 	sqlite3_free(merged);
-	sqlite3changegroup_delete(cg);
-	sqlite3_finalize(st);
 	return rc;
 }
 
@@ -1886,49 +2083,116 @@ ctl_rooms(json_t *ctl, const char *key, char ***out, size_t *n,
 	return 0;
 }
 
-/* Fetches and applies the snapshot of one room ("" the directory).
- * *gone_room: the hub will not give it (403/404). */
+/*
+ * Fetches and applies the snapshots of rooms ("" the directory): as many
+ * rooms per request as the hub gives (hub_snapshot_rooms), each answer
+ * applied in one transaction.  state[i] ends 1 for a room applied, 2 for
+ * one the hub refuses (the staff is not a member any more).  *mincur and
+ * *maxhead take in each answer's cursor and head.  progress_base and
+ * progress_total place these rooms in the "snapshot" phase shown.
+ */
 static int
-sync_snapshot_room(struct sync *sy, CURL *c, const struct hubcfg *h,
-    const char *room, uint64_t *next_cursor, uint64_t *head, int *gone_room,
+sync_snapshot_rooms(struct sync *sy, CURL *c, const struct hubcfg *h,
+    char *const *rooms, size_t n, unsigned char *state, uint64_t *mincur,
+    uint64_t *maxhead, size_t progress_base, size_t progress_total,
     struct rk_why *why)
 {
 	struct pull_response snap;
-	struct sync_batch b;
-	char path[128];
+	struct buf path = BUF_INIT;
+	const char *given[WIRE_SNAPSHOT_ROOMS_MAX];
+	size_t asked[WIRE_SNAPSHOT_ROOMS_MAX];
+	size_t done = 0, nask, ngiven, i, k;
+	json_t *ctl = NULL, *v;
 	long status;
-	int gone, rc;
+	int gone, rc = 0, progress;
 
-	*gone_room = 0;
 	memset(&snap, 0, sizeof(snap));
-	snprintf(path, sizeof(path), "/v1/snapshot?room=%s", room);
-	rc = sync_fetch(sy, c, h, path, &snap, &gone, &status, why);
-	if (rc != 0 && room[0] && (status == 403 || status == 404)) {
-		*gone_room = 1;
-		return rc;
-	}
-	if (rc == 0 && gone)
-		rc = rk_whyf(why, RK_EPROTO, "the hub answered 410 to a "
-		    "snapshot");
-	if (rc != 0)
-		return rc;
-	memset(&b, 0, sizeof(b));
-	b.snap_room = room;
-	b.snap = &snap;
-	if ((rc = sync_lock(sy, h, why)) == 0) {
-		rc = sync_apply_batch(store_db(sy->s), &b, why);
-		if (rc == 0)
-			sync_observe(sy, b.hlc_seen);
-		store_unlock(sy->s);
-	}
-	if (rc == 0) {
-		*next_cursor = snap.next_cursor;
-		*head = snap.head;
-		log_info("sync: snapshot of %s applied (%zu chunk(s), hub seq "
-		    "%" PRIu64 ")", room[0] ? room : "the directory",
-		    snap.count, snap.next_cursor);
+	memset(state, 0, n);
+	while (done < n) {
+		/* The next rooms not yet given or refused, in order. */
+		path.len = 0;
+		if ((rc = buf_appendf(&path, "/v1/snapshot?rooms=")) != 0)
+			break;
+		for (i = 0, nask = 0; i < n && nask < WIRE_SNAPSHOT_ROOMS_MAX;
+		    i++) {
+			if (state[i] != 0)
+				continue;
+			if ((rc = buf_appendf(&path, "%s%s", nask ? "," : "",
+			    rooms[i])) != 0)
+				break;
+			asked[nask++] = i;
+		}
+		if (rc != 0 || (rc = buf_append(&path, "", 1)) != 0)
+			break;
+		sync_set_phase(sy, "snapshot", (int64_t)(progress_base + done),
+		    (int64_t)progress_total);
+		if ((rc = sync_fetch(sy, c, h, (const char *)path.data, &snap,
+		    &gone, &status, why)) != 0)
+			break;
+		if (gone) {
+			rc = rk_whyf(why, RK_EPROTO, "the hub answered 410 to a "
+			    "snapshot");
+			break;
+		}
+		ctl = json_loads(snap.ctl_json ? snap.ctl_json : "{}", 0, NULL);
+		/* Mark what the answer covers; only rooms asked for count. */
+		ngiven = 0;
+		progress = 0;
+		json_array_foreach(json_object_get(ctl, "rooms"), k, v)
+			for (i = 0; i < nask; i++)
+				if (json_is_string(v) && state[asked[i]] == 0 &&
+				    strcmp(json_string_value(v),
+				    rooms[asked[i]]) == 0) {
+					state[asked[i]] = 1;
+					given[ngiven++] = rooms[asked[i]];
+					progress = 1;
+				}
+		json_array_foreach(json_object_get(ctl, "refused"), k, v)
+			for (i = 0; i < nask; i++)
+				if (json_is_string(v) && state[asked[i]] == 0 &&
+				    rooms[asked[i]][0] != '\0' &&
+				    strcmp(json_string_value(v),
+				    rooms[asked[i]]) == 0) {
+					state[asked[i]] = 2;
+					done++;
+					progress = 1;
+				}
+		json_decref(ctl);
+		ctl = NULL;
+		if (!progress) {
+			rc = rk_whyf(why, RK_EPROTO, "the hub's snapshot answer "
+			    "gives none of the rooms asked for");
+			break;
+		}
+		if (ngiven > 0) {
+			struct sync_batch b;
+
+			memset(&b, 0, sizeof(b));
+			b.snap_rooms = given;
+			b.nsnap = ngiven;
+			b.snap = &snap;
+			if ((rc = sync_lock(sy, h, why)) != 0)
+				break;
+			rc = sync_apply_batch(store_db(sy->s), &b, why);
+			if (rc == 0)
+				sync_observe(sy, b.hlc_seen);
+			store_unlock(sy->s);
+			if (rc != 0)
+				break;
+			done += ngiven;
+			if (snap.next_cursor < *mincur)
+				*mincur = snap.next_cursor;
+			if (snap.head > *maxhead)
+				*maxhead = snap.head;
+			log_info("sync: snapshot of %zu room(s) applied (%zu "
+			    "chunk(s), hub seq %" PRIu64 ")", ngiven,
+			    snap.count, snap.next_cursor);
+		}
+		pull_response_release(&snap);
+		memset(&snap, 0, sizeof(snap));
 	}
 	pull_response_release(&snap);
+	buf_release(&path);
 	return rc;
 }
 
@@ -1944,20 +2208,32 @@ sync_full_snapshot(struct sync *sy, CURL *c, const struct hubcfg *h,
 {
 	sqlite3_stmt *st = NULL;
 	char **rooms = NULL, **nr;
+	unsigned char *state = NULL;
 	size_t n = 0, cap = 0, i;
-	uint64_t cur = 0, head = 0, mincur = UINT64_MAX, maxhead = 0;
+	uint64_t mincur = UINT64_MAX, maxhead = 0;
 	int64_t pend = 0;
-	int rc, gone;
+	int rc;
 
 	if ((rc = sync_lock(sy, h, why)) != 0)
 		return rc;
+	/* The directory first, then the rooms. */
+	cap = 16;
+	if ((rooms = malloc(cap * sizeof(*rooms))) == NULL ||
+	    (rooms[0] = strdup("")) == NULL) {
+		store_unlock(sy->s);
+		free(rooms);
+		return RK_ENOMEM;
+	}
+	n = 1;
 	rc = db_prepare(store_db(sy->s), "SELECT room_id FROM rooms ORDER BY"
 	    " room_id", &st);
 	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
 		const char *r = (const char *)sqlite3_column_text(st, 0);
 
+		if (r == NULL || r[0] == '\0')
+			continue;
 		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
+			cap *= 2;
 			if ((nr = realloc(rooms, cap * sizeof(*rooms))) ==
 			    NULL) {
 				rc = RK_ENOMEM;
@@ -1965,7 +2241,7 @@ sync_full_snapshot(struct sync *sy, CURL *c, const struct hubcfg *h,
 			}
 			rooms = nr;
 		}
-		if ((rooms[n] = strdup(r ? r : "")) == NULL)
+		if ((rooms[n] = strdup(r)) == NULL)
 			rc = RK_ENOMEM;
 		else
 			n++;
@@ -1974,40 +2250,40 @@ sync_full_snapshot(struct sync *sy, CURL *c, const struct hubcfg *h,
 	store_unlock(sy->s);
 	if (rc != 0)
 		goto out;
-	sync_set_phase(sy, "snapshot", 0, (int64_t)n + 1);
-	if ((rc = sync_snapshot_room(sy, c, h, "", &mincur, &maxhead, &gone,
-	    why)) != 0)
+	if ((state = calloc(n, 1)) == NULL) {
+		rc = RK_ENOMEM;
 		goto out;
-	for (i = 0; i < n; i++) {
-		sync_set_phase(sy, "snapshot", (int64_t)i + 1, (int64_t)n + 1);
-		rc = sync_snapshot_room(sy, c, h, rooms[i], &cur, &head, &gone,
-		    why);
-		if (rc != 0 && gone) {
-			const char *purge[1] = { rooms[i] };
-			struct sync_batch b;
+	}
+	if ((rc = sync_snapshot_rooms(sy, c, h, rooms, n, state, &mincur,
+	    &maxhead, 0, n, why)) != 0)
+		goto out;
+	if (state[0] != 1) {
+		rc = rk_whyf(why, RK_EPROTO, "the hub did not give the "
+		    "directory's snapshot");
+		goto out;
+	}
+	for (i = 1; i < n; i++) {
+		const char *purge[1] = { rooms[i] };
+		struct sync_batch b;
 
-			if ((rc = sync_lock(sy, h, why)) != 0)
-				goto out;
-			rc = db_int(store_db(sy->s), "SELECT count(*) FROM"
-			    " local_outbox WHERE room_id = ?1 AND status ="
-			    " 'pending'", rooms[i], &pend);
-			if (rc == 0 && pend == 0) {
-				memset(&b, 0, sizeof(b));
-				b.purge = purge;
-				b.npurge = 1;
-				rc = sync_apply_batch(store_db(sy->s), &b, why);
-				log_warnx("sync: the hub no longer gives room "
-				    "%s: its rows were removed here", rooms[i]);
-			}
-			store_unlock(sy->s);
-			if (rc != 0)
-				goto out;
+		if (state[i] != 2)
 			continue;
+		if ((rc = sync_lock(sy, h, why)) != 0)
+			goto out;
+		rc = db_int(store_db(sy->s), "SELECT count(*) FROM local_outbox"
+		    " WHERE room_id = ?1 AND status = 'pending'", rooms[i],
+		    &pend);
+		if (rc == 0 && pend == 0) {
+			memset(&b, 0, sizeof(b));
+			b.purge = purge;
+			b.npurge = 1;
+			rc = sync_apply_batch(store_db(sy->s), &b, why);
+			log_warnx("sync: the hub no longer gives room %s: its "
+			    "rows were removed here", rooms[i]);
 		}
+		store_unlock(sy->s);
 		if (rc != 0)
 			goto out;
-		mincur = cur < mincur ? cur : mincur;
-		maxhead = head > maxhead ? head : maxhead;
 	}
 	if ((rc = sync_lock(sy, h, why)) != 0)
 		goto out;
@@ -2027,6 +2303,7 @@ out:
 	for (i = 0; i < n; i++)
 		free(rooms[i]);
 	free(rooms);
+	free(state);
 	return rc;
 }
 
@@ -2041,7 +2318,7 @@ sync_pull(struct sync *sy, CURL *c, const struct hubcfg *h, int full,
 	int64_t cur = 0, start = -1, gone_count = 0;
 	uint64_t ncur, nhead;
 	long status;
-	int gone, rc = 0, snapgone;
+	int gone, rc = 0;
 
 	memset(&pr, 0, sizeof(pr));
 	if (full && (rc = sync_full_snapshot(sy, c, h, why)) != 0)
@@ -2097,15 +2374,20 @@ sync_pull(struct sync *sy, CURL *c, const struct hubcfg *h, int full,
 		    0 || (rc = ctl_rooms(ctl, "purge", &purge, &npurge, why)) !=
 		    0)
 			break;
-		/* Rooms joined: their snapshot before following them. */
-		for (i = 0; i < nsnap && rc == 0; i++) {
-			sync_set_phase(sy, "snapshot", (int64_t)i,
-			    (int64_t)nsnap);
-			rc = sync_snapshot_room(sy, c, h, snaps[i], &ncur,
-			    &nhead, &snapgone, why);
+		/* Rooms joined: their snapshots before following them (a
+		 * room refused meanwhile is named again by a later pull). */
+		if (nsnap > 0) {
+			unsigned char *state = calloc(nsnap, 1);
+
+			ncur = UINT64_MAX;
+			nhead = 0;
+			rc = state == NULL ? RK_ENOMEM : sync_snapshot_rooms(sy,
+			    c, h, snaps, nsnap, state, &ncur, &nhead, 0, nsnap,
+			    why);
+			free(state);
+			if (rc != 0)
+				break;
 		}
-		if (rc != 0)
-			break;
 		sync_set_phase(sy, "pull", (int64_t)pr.next_cursor - start,
 		    (int64_t)pr.head - start);
 		{

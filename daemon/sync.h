@@ -160,24 +160,31 @@ int sync_push_results(struct sqlite3 *db, json_t *answer, int64_t *refused,
 /*
  * One transaction of pulled state:
  *   undo every outbox entry whose effect is in the replica (newest first);
- *   purge the rooms in purge; replace snap_room's rows (all directory rows
- *   for "") with snap's; apply pull's canonical changesets in order;
- *   re-apply the entries still pending (oldest first), recording in
- *   `applied` what they changed; save cursor and head if set_cursor.
+ *   purge the rooms in purge; replace the rows of each room of snap_rooms
+ *   (all directory rows for "") with snap's; apply pull's canonical
+ *   changesets in order; re-apply the entries still pending (oldest
+ *   first), recording in `applied` what they changed; save cursor and head
+ *   if set_cursor.
  * Acked entries count as still pending while their hub seq is beyond the
- * cursor being reached (or beyond snap's next_cursor for snap_room).
+ * cursor being reached (or beyond snap's next_cursor in snap_rooms).
+ * When the pull holds nothing but this replica's oldest acked envelopes,
+ * each exactly as sent, all of that would leave every row as it is: the
+ * rows are left alone and only the entries' bookkeeping changes.
  * b->hlc_seen is set for the caller to fold into the store's clock.
  */
 struct sync_batch {
 	const char *const *purge;	/* rooms to purge */
 	size_t npurge;
-	const char *snap_room;		/* NULL: no snapshot */
+	const char *const *snap_rooms;	/* rooms snap replaces */
+	size_t nsnap;			/* 0: no snapshot */
 	const struct pull_response *snap;
 	const struct pull_response *pull;	/* NULL: none */
 	int set_cursor;
 	uint64_t cursor;
 	uint64_t head;
 	uint64_t hlc_seen;	/* out: the largest hlc of the hub's rows */
+	size_t echoed;		/* out: entries the pull brought back as
+				 * sent, left in place (no undo, re-apply) */
 };
 int sync_apply_batch(struct sqlite3 *db, struct sync_batch *b,
     struct rk_why *why) RK_MUST_CHECK;

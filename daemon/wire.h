@@ -88,7 +88,15 @@
  *   GET  /v1/snapshot?room=ROOM
  *        -> like pull, with one entry per table chunk holding INSERTs of
  *        every row of ROOM (room "" = the directory), and next_cursor the
- *        hub seq the snapshot is consistent with.
+ *        hub seq the snapshot is consistent with.  403 when the device's
+ *        staff is not a member of ROOM.
+ *
+ *   GET  /v1/snapshot?rooms=ROOM,ROOM,...
+ *        -> the same for up to WIRE_SNAPSHOT_ROOMS_MAX rooms at once (an
+ *        empty name is the directory), all at one hub seq.  The hub gives
+ *        whole rooms in order until the answer is large enough; ctl names
+ *        them, {"rooms": [given...], "refused": [not a member of...]}, and
+ *        the device asks again for any room in neither list.
  *
  *   POST /v1/hashes  JSON {"cursor": n, "rooms": {"ROOM": "hex", ...}}
  *        -> {"mismatched": ["ROOM", ...]}; the hub records mismatches.
@@ -106,6 +114,7 @@
 #define WIRE_MAX_RAW (16u * 1024 * 1024)	/* one changeset, uncompressed */
 #define WIRE_MAX_BODY (32u * 1024 * 1024)	/* one push request */
 #define WIRE_MAX_ENVELOPES 4096
+#define WIRE_SNAPSHOT_ROOMS_MAX 64u	/* rooms in one snapshot request */
 #define WIRE_SKEW_MS (5LL * 60 * 1000)
 #define WIRE_CODE_TTL_MS (72LL * 3600 * 1000)
 

@@ -48,6 +48,7 @@
 #define T0 INT64_C(1748746800000)	/* 2025-06-01 12:00 JST */
 
 static struct vfs_crypt *g_vfs;
+static size_t g_echoed;		/* sync_batch.echoed, summed */
 
 struct dev {
 	char id[65];
@@ -235,7 +236,8 @@ apply_answer(struct fx *f, struct dev *d, struct buf *ans, const char *snap)
 	    0);
 	memset(&b, 0, sizeof(b));
 	if (snap != NULL) {
-		b.snap_room = snap;
+		b.snap_rooms = &snap;
+		b.nsnap = 1;
 		b.snap = &pr;
 	} else {
 		b.pull = &pr;
@@ -245,6 +247,7 @@ apply_answer(struct fx *f, struct dev *d, struct buf *ans, const char *snap)
 	}
 	store_lock(d->s);
 	rc = sync_apply_batch(db_of(d), &b, &why);
+	g_echoed += b.echoed;
 	if (rc == 0 && b.hlc_seen > 0 && store_hlc_observe(d->s,
 	    b.hlc_seen) != 0)
 		fail_msg("%s: the hub's clock is far ahead", d->id);
@@ -927,6 +930,90 @@ test_constraint_refuses_envelope(void **state)
 	sqlite3_free(cs);
 }
 
+/* ---- a device's own changes coming back --------------------------------- */
+
+static void
+post(struct dev *d, const char *id, int64_t hlc)
+{
+	char sql[256];
+
+	snprintf(sql, sizeof(sql), "INSERT INTO posts (room_id, id, author, "
+	    "created_at, body, hlc) VALUES ('tanaka', '%s', '%s', 1, '本文 %s',"
+	    " %lld)", id, d->staff, id, (long long)hlc);
+	dev_write(d, "tanaka", sql);
+}
+
+/*
+ * A pull that brings back only the device's own envelopes, as sent, leaves
+ * its rows alone (echoed); anything else -- another device's entry among
+ * them, a change the hub merged -- takes the general way.  The replica
+ * ends the same either way.
+ */
+static void
+test_own_changes_echoed(void **state)
+{
+	struct fx *f = *state;
+
+	/* Three posts, pushed and pulled back: all three echoed. */
+	post(&f->ns, "e1", 10);
+	post(&f->ns, "e2", 11);
+	post(&f->ns, "e3", 12);
+	g_echoed = 0;
+	dev_sync(f, &f->ns);
+	assert_int_equal(g_echoed, 3);
+	dev_pull(f, &f->cm);
+	dev_pull(f, &f->dr);
+	assert_same_everywhere(f, "tanaka");
+	assert_int_equal(qint(db_of(&f->ns), "SELECT count(*) FROM "
+	    "local_outbox WHERE applied IS NULL OR length(applied) > 0"), 0);
+
+	/* Pushed, then one more written before the pull: the pushed one is
+	 * echoed, the new one stays on top, pending and in effect. */
+	post(&f->ns, "e4", 13);
+	json_decref(dev_push(f, &f->ns));
+	post(&f->ns, "e5", 14);
+	g_echoed = 0;
+	dev_pull(f, &f->ns);
+	assert_int_equal(g_echoed, 1);
+	assert_int_equal(qint(db_of(&f->ns), "SELECT count(*) FROM posts "
+	    "WHERE id IN ('e4', 'e5')"), 2);
+	assert_int_equal(qint(db_of(&f->ns), "SELECT count(*) FROM "
+	    "local_outbox WHERE status = 'pending' AND applied IS NULL"), 1);
+	dev_sync(f, &f->ns);
+	dev_pull(f, &f->cm);
+	dev_pull(f, &f->dr);
+	assert_same_everywhere(f, "tanaka");
+
+	/* Another device's post among them: nothing is echoed. */
+	post(&f->ns, "e6", 15);
+	json_decref(dev_push(f, &f->ns));
+	post(&f->cm, "c1", 16);
+	json_decref(dev_push(f, &f->cm));
+	g_echoed = 0;
+	dev_pull(f, &f->ns);
+	assert_int_equal(g_echoed, 0);
+	dev_pull(f, &f->cm);
+	assert_int_equal(g_echoed, 0);
+	dev_pull(f, &f->dr);
+	assert_same_everywhere(f, "tanaka");
+	assert_int_equal(qint(db_of(&f->dr), "SELECT count(*) FROM posts "
+	    "WHERE id IN ('e1', 'e2', 'e3', 'e4', 'e5', 'e6', 'c1')"), 7);
+
+	/* A card edit that the hub merges with a newer one: the canonical
+	 * change differs from what was sent, so it is not echoed. */
+	f->clk.now_ms += 1000;
+	card_set(&f->cm, "tanaka", "{\"allergies\": \"卵\"}");
+	f->clk.now_ms += 1000;
+	card_set(&f->ns, "tanaka", "{\"allergies\": \"そば\"}");
+	dev_sync(f, &f->ns);
+	g_echoed = 0;
+	dev_sync(f, &f->cm);
+	assert_int_equal(g_echoed, 0);
+	dev_sync(f, &f->ns);
+	dev_sync(f, &f->dr);
+	assert_same_everywhere(f, "tanaka");
+}
+
 int
 main(void)
 {
@@ -938,6 +1025,7 @@ main(void)
 		T(test_edit_of_deleted_medication),
 		T(test_keep_value_and_refusals),
 		T(test_constraint_refuses_envelope),
+		T(test_own_changes_echoed),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1518,7 +1518,7 @@ test_pull_snapshot_purge(void **state)
 	/* Snapshots rebuild them exactly. */
 	snapshot_ok(f, &f->a, "", &r);
 	assert_int_equal(r.next_cursor, (uint64_t)h);
-	assert_true(r.count >= 3);	/* agencies, staff, devices */
+	assert_true(r.count >= 1);	/* every table, cut at HUB_SNAPSHOT_CHUNK */
 	for (i = 0; i < r.count; i++) {
 		assert_int_equal(r.entries[i].hub_seq, (uint64_t)h);
 		assert_string_equal(r.entries[i].room, "");
@@ -1653,6 +1653,79 @@ test_snapshot_chunks(void **state)
 	assert_same_room(f, store_db(f->c.s), "r-a");
 	assert_int_equal(qint(store_db(f->c.s), "SELECT count(*) FROM posts"),
 	    80);
+}
+
+
+/* Several rooms in one answer: given in order at one head, a non-member's
+ * room refused (not an error), each given room recorded for the device;
+ * bad lists refused whole. */
+static void
+test_snapshot_rooms(void **state)
+{
+	struct fx *f = *state;
+	struct pull_response r;
+	struct buf b = BUF_INIT;
+	struct rk_why why = { "" };
+	sqlite3 *cdb = store_db(f->c.s);
+	const char *three[3] = { "", "r-b", "r-a" };
+	const char *twice[2] = { "r-a", "r-a" };
+	const char *bad[1] = { "no such/room" };
+	const char *many[WIRE_SNAPSHOT_ROOMS_MAX + 1];
+	int64_t h;
+	size_t i;
+
+	admin_ok(f, admin_room_create, "{\"room_id\": \"r-a\", "
+	    "\"patient_name\": \"A\", \"consent_date\": \"2025-05-01\", "
+	    "\"members\": [\"dr-1\", \"cm-1\"]}");
+	admin_ok(f, admin_room_create, "{\"room_id\": \"r-b\", "
+	    "\"patient_name\": \"B\", \"consent_date\": \"2025-05-01\", "
+	    "\"members\": [\"dr-1\", \"ph-1\"]}");
+	hub_write(f, "r-a", "INSERT INTO posts (room_id, id, author, "
+	    "created_at, body, hlc) VALUES ('r-a', 'p1', 'dr-1', 1, 'ok', 1)");
+	h = head(f);
+
+	assert_int_equal(hub_snapshot_rooms(f->hub, "devA", three, 3, 0, &b,
+	    &why), 0);
+	assert_int_equal(pull_decode(b.data, b.len, f->hk.sign_pk, &r), 0);
+	buf_release(&b);
+	assert_string_equal(ctl_list(&r, "rooms"), "(dir),r-a");
+	assert_string_equal(ctl_list(&r, "refused"), "r-b");
+	assert_int_equal(r.next_cursor, (uint64_t)h);
+	assert_int_equal(r.head, (uint64_t)h);
+	for (i = 0; i < r.count; i++) {
+		assert_int_equal(r.entries[i].hub_seq, (uint64_t)h);
+		assert_true(strcmp(r.entries[i].room, "") == 0 ||
+		    strcmp(r.entries[i].room, "r-a") == 0);
+	}
+	apply_entries(cdb, &r);
+	pull_response_release(&r);
+	assert_same_room(f, cdb, "");
+	assert_same_room(f, cdb, "r-a");
+	assert_int_equal(qint(cdb, "SELECT count(*) FROM posts"), 1);
+	assert_int_equal(qint(store_db(f->hs), "SELECT count(*) FROM "
+	    "local_hub_device_rooms WHERE device_id = 'devA' AND room_id IN "
+	    "('', 'r-a') AND since_seq = (SELECT max(hub_seq) FROM "
+	    "local_hub_log)"), 2);
+	assert_int_equal(qint(store_db(f->hs), "SELECT count(*) FROM "
+	    "local_hub_device_rooms WHERE device_id = 'devA' AND room_id = "
+	    "'r-b'"), 0);
+	/* The next pull asks for no snapshot: both are followed. */
+	pull_ok(f, &f->a, (uint64_t)h, 0, &r);
+	assert_string_equal(ctl_list(&r, "snapshot"), "");
+	pull_response_release(&r);
+
+	assert_int_equal(hub_snapshot_rooms(f->hub, "devA", twice, 2, 0, &b,
+	    &why), RK_EINVAL);
+	assert_has(why.text, "named twice");
+	assert_int_equal(hub_snapshot_rooms(f->hub, "devA", bad, 1, 0, &b,
+	    &why), RK_EINVAL);
+	for (i = 0; i < WIRE_SNAPSHOT_ROOMS_MAX + 1; i++)
+		many[i] = "r-a";
+	assert_int_equal(hub_snapshot_rooms(f->hub, "devA", many,
+	    WIRE_SNAPSHOT_ROOMS_MAX + 1, 0, &b, &why), RK_EINVAL);
+	assert_int_equal(hub_snapshot_rooms(f->hub, "nobody", three, 3, 0, &b,
+	    &why), RK_EAUTH);
+	assert_int_equal(b.len, 0);
 }
 
 /* ---- conflicts ---------------------------------------------------------- */
@@ -2207,6 +2280,7 @@ main(void)
 		T(test_auth),
 		T(test_pull_snapshot_purge),
 		T(test_snapshot_chunks),
+		T(test_snapshot_rooms),
 		T(test_conflict_records),
 		T(test_hashes),
 		T(test_admin_directory),

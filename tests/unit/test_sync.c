@@ -926,6 +926,7 @@ test_snapshot_replaces_room_keeps_pending(void **state)
 	size_t len;
 	uint8_t *cs;
 	char r2_before[65], r2_after[65];
+	const char *r1_only[1] = { "r1" };
 
 	start_in_step(f);
 	dev_write(f, "r1", DEV_POST);
@@ -985,7 +986,8 @@ test_snapshot_replaces_room_keeps_pending(void **state)
 	resp_init(&snap, 40, 40);
 	resp_add(&snap, 40, "r1", cs, len);
 	memset(&b, 0, sizeof(b));
-	b.snap_room = "r1";
+	b.snap_rooms = r1_only;
+	b.nsnap = 1;
 	b.snap = &snap;
 	apply_ok(f, &b);
 	pull_response_release(&snap);
@@ -1489,7 +1491,15 @@ fh_pull(struct fakehub *h, struct MHD_Connection *c, uint64_t after,
 		    "{\"snapshot\": [\"\", \"r1\"], \"purge\": []}";
 	else if (snap_room == NULL && !h->given_r1)
 		ctl = "{\"snapshot\": [\"r1\"]}";
-	assert_int_equal(pull_writer_new(h->nlog, h->nlog, ctl, &w), 0);
+	if (snap_room != NULL) {
+		char *q = sqlite3_mprintf("{\"rooms\": [\"%s\"], "
+		    "\"refused\": []}", snap_room);
+
+		assert_int_equal(pull_writer_new(h->nlog, h->nlog, q, &w), 0);
+		sqlite3_free(q);
+	} else {
+		assert_int_equal(pull_writer_new(h->nlog, h->nlog, ctl, &w), 0);
+	}
 	if (snap_room != NULL) {
 		sqlite3_changegroup *g = NULL;
 		void *cs = NULL;
@@ -1624,10 +1634,16 @@ fh_handler(void *cls, struct MHD_Connection *c, const char *url,
 		return fh_pull(h, c, strtoull(v ? v : "0", NULL, 10), NULL);
 	}
 	if (strcmp(url, "/v1/snapshot") == 0) {
+		/* One room an answer, the first asked for: the device must
+		 * ask again for the rest. */
+		char first[65];
+
 		v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND,
-		    "room");
+		    "rooms");
+		snprintf(first, sizeof(first), "%.*s", v ? (int)strcspn(v,
+		    ",") : 0, v ? v : "");
 		h->snapshots++;
-		return fh_pull(h, c, 0, v ? v : "");
+		return fh_pull(h, c, 0, first);
 	}
 	if (strcmp(url, "/v1/hashes") == 0) {
 		json_t *in = json_loadb((const char *)r->body.data,
