@@ -80,6 +80,7 @@
 #include "conflict/policy.h"
 #include "daemon/conflicts.h"
 #include "daemon/csenc.h"
+#include "daemon/csins.h"
 #include "daemon/envelope.h"
 #include "daemon/reqsig.h"
 #include "daemon/retention.h"
@@ -108,6 +109,7 @@ struct hub {
 	const struct rk_clock *clock;
 	struct hub_table *tables;	/* malloc'd, one per policy table */
 	size_t ntables;
+	struct csins *ins;		/* the fast path's cached INSERTs */
 	/* Room hashes already computed, each with the hub seq of the room's
 	 * last logged change (open addressing; see hub_hash_cached). */
 	struct hub_hc *hc;
@@ -378,6 +380,8 @@ hub_open(struct store *s, const struct keys *k, const struct rk_clock *clock,
 		h->tables[i].p = &policy_tables[i];
 		rc = hub_table_load(store_db(s), &h->tables[i]);
 	}
+	if (rc == 0)
+		rc = csins_new(store_db(s), 0, &h->ins);
 	store_unlock(s);
 	if (rc != 0) {
 		hub_close(h);
@@ -401,6 +405,7 @@ hub_close(struct hub *h)
 	}
 	free(h->tables);
 	free(h->hc);
+	csins_free(h->ins);
 	free(h);
 }
 
@@ -986,9 +991,20 @@ again:
 			goto rollback;
 		}
 	}
-	arc = sqlite3changeset_apply_v2(db, (int)e->changeset_len,
-	    e->changeset, hub_synced_filter, hub_on_conflict, &cc,
-	    NULL, NULL, SQLITE_CHANGESETAPPLY_NOSAVEPOINT);
+	if (cc.fast) {
+		/* Cached INSERTs; a key or constraint that refuses a row
+		 * sends it the general way, which decides what that means. */
+		rc = csins_apply(h->ins, e->changeset, e->changeset_len);
+		if (rc == RK_EEXIST || rc == RK_EINVAL)
+			cc.conflicted = 1;
+		else if (rc != 0)
+			goto rollback;
+		arc = SQLITE_OK;
+	} else {
+		arc = sqlite3changeset_apply_v2(db, (int)e->changeset_len,
+		    e->changeset, hub_synced_filter, hub_on_conflict, &cc,
+		    NULL, NULL, SQLITE_CHANGESETAPPLY_NOSAVEPOINT);
+	}
 	if (cc.fast && cc.conflicted) {
 		hub_exec(db, "ROLLBACK TO hub_env");
 		conflicts_apply_free(cc.a);
@@ -2290,8 +2306,8 @@ hub_hc_slot(const struct hub *h, const char *room)
  * quiet between two syncs.
  */
 static int
-hub_hash_cached(struct hub *h, const char *room, int64_t seq,
-    char hex[ROOMHASH_HEX_LEN + 1])
+hub_hash_cached(struct hub *h, struct roomhash *rh, const char *room,
+    int64_t seq, char hex[ROOMHASH_HEX_LEN + 1])
 {
 	struct hub_hc *nhc, *old;
 	size_t i, ocap;
@@ -2304,7 +2320,7 @@ hub_hash_cached(struct hub *h, const char *room, int64_t seq,
 			return 0;
 		}
 	}
-	if ((rc = roomhash_compute(store_db(h->s), room, hex)) != 0)
+	if ((rc = roomhash_room(rh, room, hex)) != 0)
 		return rc;
 	if (2 * (h->hc_n + 1) > h->hc_cap) {
 		ocap = h->hc_cap;
@@ -2338,6 +2354,7 @@ hub_hashes(struct hub *h, const char *device_id, json_t *in, json_t **out,
 {
 	sqlite3 *db = store_db(h->s);
 	sqlite3_stmt *st = NULL;
+	struct roomhash *rh = NULL;
 	struct hub_dev dev;
 	json_t *rooms, *jc, *v, *mism = NULL, *follow = NULL;
 	const char *room;
@@ -2393,7 +2410,9 @@ hub_hashes(struct hub *h, const char *device_id, json_t *in, json_t **out,
 		if (newer || cursor > head) {
 			matches = -1;	/* not comparable: nothing to hash */
 		} else {
-			if ((rc = hub_hash_cached(h, room, last, hex)) != 0) {
+			if ((rh == NULL && (rc = roomhash_new(db, &rh)) != 0) ||
+			    (rc = hub_hash_cached(h, rh, room, last,
+			    hex)) != 0) {
 				rk_whyf(why, rc, "cannot hash room %s", room);
 				goto out;
 			}
@@ -2435,6 +2454,7 @@ hub_hashes(struct hub *h, const char *device_id, json_t *in, json_t **out,
 	if ((*out = json_pack("{s:O}", "mismatched", mism)) == NULL)
 		rc = RK_ENOMEM;
 out:
+	roomhash_free(rh);
 	sqlite3_finalize(st);
 	hub_rollback(db);
 	store_unlock(h->s);

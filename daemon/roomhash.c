@@ -40,6 +40,7 @@
 #include "daemon/store.h"
 
 #define RH_MAX_COLS 64
+#define RH_MAX_TABLES 64
 
 static void
 rh_put_u32(crypto_generichash_state *h, uint32_t v)
@@ -149,24 +150,15 @@ out:
 	return rc;
 }
 
+/* The rows st (rh_build_select's query for table) yields for room. */
 static int
-rh_hash_table(sqlite3 *db, const char *table, const char *room,
-    crypto_generichash_state *h)
+rh_hash_table(sqlite3 *db, sqlite3_stmt *st, const char *table,
+    const char *room, crypto_generichash_state *h)
 {
-	struct buf sql = BUF_INIT;
-	sqlite3_stmt *st = NULL;
 	size_t tlen = strlen(table);
-	int rc, by_room = room[0] != '\0', ncol, i;
+	int rc, ncol, i;
 
-	if ((rc = rh_build_select(db, table, by_room, &sql)) != 0)
-		goto out;
-	if (sqlite3_prepare_v2(db, (const char *)sql.data, -1, &st, NULL) !=
-	    SQLITE_OK) {
-		log_warnx("roomhash: %s: %s", table, sqlite3_errmsg(db));
-		rc = store_sqlite_err(db);
-		goto out;
-	}
-	if (by_room)
+	if (room[0] != '\0')
 		sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
 	ncol = sqlite3_column_count(st);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -211,18 +203,77 @@ rh_hash_table(sqlite3 *db, const char *table, const char *room,
 	}
 	rc = 0;
 out:
-	sqlite3_finalize(st);
-	buf_release(&sql);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	return rc;
 }
 
+struct roomhash {
+	sqlite3 *db;
+	sqlite3_stmt *st[RH_MAX_TABLES];	/* by policy_tables index */
+};
+
 int
-roomhash_compute(sqlite3 *db, const char *room,
+roomhash_new(sqlite3 *db, struct roomhash **out)
+{
+	struct roomhash *rh;
+
+	if ((rh = calloc(1, sizeof(*rh))) == NULL)
+		return RK_ENOMEM;
+	rh->db = db;
+	*out = rh;
+	return 0;
+}
+
+void
+roomhash_free(struct roomhash *rh)
+{
+	size_t i;
+
+	if (rh == NULL)
+		return;
+	for (i = 0; i < RH_MAX_TABLES; i++)
+		sqlite3_finalize(rh->st[i]);
+	free(rh);
+}
+
+/* Table i's query, prepared the first time it is needed. */
+static int
+rh_stmt(struct roomhash *rh, size_t i, const struct table_policy *p,
+    sqlite3_stmt **st)
+{
+	struct buf sql = BUF_INIT;
+	int rc;
+
+	if (i >= RH_MAX_TABLES)
+		return RK_EDB;
+	if (rh->st[i] == NULL) {
+		if ((rc = rh_build_select(rh->db, p->table, p->scope ==
+		    SYNC_ROOM, &sql)) != 0)
+			return rc;
+		if (sqlite3_prepare_v2(rh->db, (const char *)sql.data, -1,
+		    &rh->st[i], NULL) != SQLITE_OK) {
+			log_warnx("roomhash: %s: %s", p->table,
+			    sqlite3_errmsg(rh->db));
+			rh->st[i] = NULL;
+			buf_release(&sql);
+			return store_sqlite_err(rh->db);
+		}
+		buf_release(&sql);
+	}
+	*st = rh->st[i];
+	return 0;
+}
+
+int
+roomhash_room(struct roomhash *rh, const char *room,
     char hex_out[ROOMHASH_HEX_LEN + 1])
 {
 	crypto_generichash_state h;
 	const struct table_policy *p;
 	enum sync_scope want = room[0] ? SYNC_ROOM : SYNC_DIRECTORY;
+	sqlite3 *db = rh->db;
+	sqlite3_stmt *st = NULL;
 	uint8_t out[32];
 	int rc = 0, began = 0;
 
@@ -238,7 +289,9 @@ roomhash_compute(sqlite3 *db, const char *room,
 	for (p = policy_tables; p->table != NULL; p++) {
 		if (p->scope != want)
 			continue;
-		if ((rc = rh_hash_table(db, p->table, room, &h)) != 0)
+		if ((rc = rh_stmt(rh, (size_t)(p - policy_tables), p,
+		    &st)) != 0 || (rc = rh_hash_table(db, st, p->table, room,
+		    &h)) != 0)
 			goto out;
 	}
 	crypto_generichash_final(&h, out, sizeof(out));
@@ -247,5 +300,19 @@ out:
 	if (began)
 		sqlite3_exec(db, rc == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL,
 		    NULL);
+	return rc;
+}
+
+int
+roomhash_compute(sqlite3 *db, const char *room,
+    char hex_out[ROOMHASH_HEX_LEN + 1])
+{
+	struct roomhash *rh = NULL;
+	int rc;
+
+	if ((rc = roomhash_new(db, &rh)) != 0)
+		return rc;
+	rc = roomhash_room(rh, room, hex_out);
+	roomhash_free(rh);
 	return rc;
 }

@@ -22,4 +22,12 @@ struct sqlite3;
 int roomhash_compute(struct sqlite3 *db, const char *room,
     char hex_out[ROOMHASH_HEX_LEN + 1]) RK_MUST_CHECK;
 
+/* The same for many rooms: the queries are prepared once and kept until
+ * roomhash_free (before db is closed). */
+struct roomhash;
+int roomhash_new(struct sqlite3 *db, struct roomhash **out) RK_MUST_CHECK;
+int roomhash_room(struct roomhash *rh, const char *room,
+    char hex_out[ROOMHASH_HEX_LEN + 1]) RK_MUST_CHECK;
+void roomhash_free(struct roomhash *rh);
+
 #endif

@@ -69,6 +69,7 @@
 #include "common/log.h"
 #include "conflict/policy.h"
 #include "daemon/conflicts.h"
+#include "daemon/csins.h"
 #include "daemon/envelope.h"
 #include "daemon/fault.h"
 #include "daemon/reqsig.h"
@@ -606,35 +607,65 @@ out:
 	return rc;
 }
 
-/* Deletes every row of room (every directory row for ""). */
+/* Deletes every row of each room of rooms ("": every directory row), each
+ * table's statement prepared once for them all. */
 static int
-batch_clear_room(sqlite3 *db, const char *room)
+batch_clear_rooms(sqlite3 *db, const char *const *rooms, size_t n)
 {
 	const struct table_policy *p;
-	enum sync_scope want = room[0] ? SYNC_ROOM : SYNC_DIRECTORY;
 	sqlite3_stmt *st = NULL;
+	size_t i;
 	char *sql;
 	int rc;
 
 	for (p = policy_tables; p->table != NULL; p++) {
-		if (p->scope != want)
-			continue;
-		sql = sqlite3_mprintf(room[0] ? "DELETE FROM \"%w\" WHERE"
-		    " room_id = ?1" : "DELETE FROM \"%w\"", p->table);
-		if (sql == NULL)
-			return RK_ENOMEM;
-		rc = db_prepare(db, sql, &st);
-		sqlite3_free(sql);
-		if (rc != 0)
-			return rc;
-		if (room[0])
-			sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : store_sqlite_err(db);
+		for (i = 0; i < n; i++) {
+			int dir = rooms[i][0] == '\0';
+
+			if (p->scope != (dir ? SYNC_DIRECTORY : SYNC_ROOM))
+				continue;
+			if (dir) {
+				sql = sqlite3_mprintf("DELETE FROM \"%w\"",
+				    p->table);
+				if (sql == NULL)
+					return RK_ENOMEM;
+				rc = db_exec(db, sql);
+				sqlite3_free(sql);
+				if (rc != 0)
+					return rc;
+				continue;
+			}
+			if (st == NULL) {
+				sql = sqlite3_mprintf("DELETE FROM \"%w\" WHERE"
+				    " room_id = ?1", p->table);
+				if (sql == NULL)
+					return RK_ENOMEM;
+				rc = db_prepare(db, sql, &st);
+				sqlite3_free(sql);
+				if (rc != 0)
+					return rc;
+			}
+			sqlite3_bind_text(st, 1, rooms[i], -1, SQLITE_STATIC);
+			rc = sqlite3_step(st) == SQLITE_DONE ? 0 :
+			    store_sqlite_err(db);
+			sqlite3_reset(st);
+			if (rc != 0) {
+				sqlite3_finalize(st);
+				return rc;
+			}
+		}
 		sqlite3_finalize(st);
-		if (rc != 0)
-			return rc;
+		st = NULL;
 	}
 	return 0;
+}
+
+static int
+batch_clear_room(sqlite3 *db, const char *room)
+{
+	const char *rooms[1] = { room };
+
+	return batch_clear_rooms(db, rooms, 1);
 }
 
 /* The staff has left room: its rows go; its outbox entries stay readable,
@@ -678,7 +709,8 @@ batch_purge(sqlite3 *db, const char *room)
 static int
 batch_apply_entries(sqlite3 *db, const struct pull_response *r,
     const char *const *only, size_t nonly, const char *const *skip,
-    size_t nskip, int *hlc_cols, uint64_t *hlc_seen, struct rk_why *why)
+    size_t nskip, struct csins *ins, int *hlc_cols, uint64_t *hlc_seen,
+    struct rk_why *why)
 {
 	size_t i;
 	int rc;
@@ -697,6 +729,17 @@ batch_apply_entries(sqlite3 *db, const struct pull_response *r,
 			return rc;
 		(void)cs_max_hlc(db, e->changeset, e->changeset_len, hlc_cols,
 		    hlc_seen);
+		/* A snapshot's rows go into cleared rooms: plain INSERTs,
+		 * through statements prepared once for the whole answer. */
+		if (ins != NULL && csins_only_inserts(e->changeset,
+		    e->changeset_len)) {
+			if ((rc = csins_apply(ins, e->changeset,
+			    e->changeset_len)) != 0)
+				return rk_whyf(why, rc, "cannot apply the hub's "
+				    "snapshot of %s: %s", e->room[0] ? e->room :
+				    "the directory", sqlite3_errmsg(db));
+			continue;
+		}
 		if ((rc = cs_apply(db, e->changeset, e->changeset_len, 0,
 		    cs_conflict_force, (void *)"hub change")) != 0)
 			return rk_whyf(why, rc, "cannot apply the hub's change "
@@ -1079,15 +1122,20 @@ sync_apply_batch(sqlite3 *db, struct sync_batch *b, struct rk_why *why)
 		if ((rc = batch_purge(db, b->purge[i])) != 0)
 			goto dberr;
 	if (b->nsnap > 0 && b->snap != NULL) {
-		for (i = 0; i < b->nsnap; i++)
-			if ((rc = batch_clear_room(db, b->snap_rooms[i])) != 0)
-				goto dberr;
-		if ((rc = batch_apply_entries(db, b->snap, b->snap_rooms,
-		    b->nsnap, NULL, 0, hlc_cols, &b->hlc_seen, why)) != 0)
+		struct csins *ins = NULL;
+
+		if ((rc = batch_clear_rooms(db, b->snap_rooms, b->nsnap)) != 0)
+			goto dberr;
+		if ((rc = csins_new(db, 1, &ins)) != 0)
+			goto dberr;
+		rc = batch_apply_entries(db, b->snap, b->snap_rooms, b->nsnap,
+		    NULL, 0, ins, hlc_cols, &b->hlc_seen, why);
+		csins_free(ins);
+		if (rc != 0)
 			goto out;
 	}
 	if (b->pull != NULL && (rc = batch_apply_entries(db, b->pull, NULL, 0,
-	    b->purge, b->npurge, hlc_cols, &b->hlc_seen, why)) != 0)
+	    b->purge, b->npurge, NULL, hlc_cols, &b->hlc_seen, why)) != 0)
 		goto out;
 	if ((rc = batch_reapply(db, b, cursor)) != 0) {
 		rk_whyf(why, rc, "cannot re-apply pending changes: %s",
@@ -2442,6 +2490,7 @@ sync_report_hashes(struct sync *sy, CURL *c, const struct hubcfg *h)
 	sqlite3_stmt *st = NULL;
 	struct rk_why why = { "" };
 	json_t *req = NULL, *rooms = NULL, *ans = NULL, *v;
+	struct roomhash *rh = NULL;
 	int64_t cur = 0, head = 0;
 	char hex[ROOMHASH_HEX_LEN + 1];
 	size_t i;
@@ -2461,15 +2510,18 @@ sync_report_hashes(struct sync *sy, CURL *c, const struct hubcfg *h)
 	    " room_id FROM local_outbox WHERE status = 'pending') ORDER BY"
 	    " room_id)", &st) != 0)
 		goto unlock;
+	if (roomhash_new(store_db(sy->s), &rh) != 0)
+		goto unlock;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *r = (const char *)sqlite3_column_text(st, 0);
 
-		if (r == NULL || roomhash_compute(store_db(sy->s), r, hex) != 0)
+		if (r == NULL || roomhash_room(rh, r, hex) != 0)
 			continue;
 		if (json_object_set_new(rooms, r, json_string(hex)) != 0)
 			break;
 	}
 unlock:
+	roomhash_free(rh);
 	sqlite3_finalize(st);
 	store_unlock(sy->s);
 	if (rooms == NULL || json_object_size(rooms) == 0)

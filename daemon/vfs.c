@@ -998,6 +998,11 @@ vfs_crypt_register(const char *name, const uint8_t key[VFS_KEY_LEN],
 		log_warnx("vfs %s: libsodium failed to initialise", name);
 		return RK_ECRYPTO;
 	}
+	/* Before SQLite initialises (the first call below does): without
+	 * memory statistics no allocation takes SQLite's global mutex.  A
+	 * later registration finds it initialised; the call then fails
+	 * harmlessly, the setting already made. */
+	(void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	if ((base = sqlite3_vfs_find(NULL)) == NULL) {
 		log_warnx("vfs %s: SQLite has no default VFS", name);
 		return RK_EDB;
