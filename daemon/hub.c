@@ -1718,19 +1718,24 @@ hub_snap_cut(struct hub_snap *sn, const char *room, struct buf *b)
  */
 static int
 hub_snap_table(sqlite3 *db, const struct hub_table *t, const char *room,
-    struct buf *b, struct hub_snap *sn)
+    sqlite3_stmt **selp, struct buf *b, struct hub_snap *sn)
 {
-	sqlite3_stmt *sel = NULL;
+	sqlite3_stmt *sel = *selp;
 	int rc, i, err = 0, hdr = 0;
 	char *q;
 
-	if ((q = sqlite3_mprintf("SELECT * FROM main.\"%w\"%s", t->p->table,
-	    t->room_col >= 0 ? " WHERE room_id = ?1" : "")) == NULL)
-		return RK_ENOMEM;
-	rc = hub_prepare(db, q, &sel);
-	sqlite3_free(q);
-	if (rc != 0)
-		return rc;
+	if (sel == NULL) {
+		/* Kept by the caller for the other rooms of the answer. */
+		if ((q = sqlite3_mprintf("SELECT * FROM main.\"%w\"%s",
+		    t->p->table, t->room_col >= 0 ? " WHERE room_id = ?1" :
+		    "")) == NULL)
+			return RK_ENOMEM;
+		rc = hub_prepare(db, q, &sel);
+		sqlite3_free(q);
+		if (rc != 0)
+			return rc;
+		*selp = sel;
+	}
 	if (t->room_col >= 0)
 		sqlite3_bind_text(sel, 1, room, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
@@ -1757,13 +1762,15 @@ hub_snap_table(sqlite3 *db, const struct hub_table *t, const char *room,
 	}
 	rc = rc == SQLITE_DONE ? 0 : store_sqlite_err(db);
 out:
-	sqlite3_finalize(sel);
+	sqlite3_reset(sel);
 	return rc;
 }
 
-/* The rows of one room ("" the directory) as parts of sn. */
+/* The rows of one room ("" the directory) as parts of sn; sel[i] is table
+ * i's query, prepared on first use and finalized by the caller. */
 static int
-hub_snap_room(struct hub *h, const char *room, struct hub_snap *sn)
+hub_snap_room(struct hub *h, const char *room, sqlite3_stmt **sel,
+    struct hub_snap *sn)
 {
 	sqlite3 *db = store_db(h->s);
 	struct buf b = BUF_INIT;
@@ -1774,7 +1781,7 @@ hub_snap_room(struct hub *h, const char *room, struct hub_snap *sn)
 		const struct hub_table *t = &h->tables[i];
 
 		if ((room[0] == '\0') == (t->p->scope == SYNC_DIRECTORY))
-			rc = hub_snap_table(db, t, room, &b, sn);
+			rc = hub_snap_table(db, t, room, &sel[i], &b, sn);
 	}
 	if (rc == 0 && b.len > 0)
 		rc = hub_snap_cut(sn, room, &b);
@@ -1809,6 +1816,7 @@ hub_snapshot_rooms(struct hub *h, const char *device_id,
 	struct pull_writer *w = NULL;
 	struct hub_snap sn;
 	struct hub_dev dev;
+	sqlite3_stmt **sel = NULL;
 	json_t *given = NULL, *refused = NULL;
 	char *ctl = NULL;
 	int64_t head = 0;
@@ -1829,7 +1837,7 @@ hub_snapshot_rooms(struct hub *h, const char *device_id,
 				    "the directory");
 	}
 	if ((given = json_array()) == NULL || (refused = json_array()) ==
-	    NULL) {
+	    NULL || (sel = calloc(h->ntables, sizeof(*sel))) == NULL) {
 		json_decref(given);
 		json_decref(refused);
 		return RK_ENOMEM;
@@ -1884,7 +1892,7 @@ hub_snapshot_rooms(struct hub *h, const char *device_id,
 				continue;
 			}
 		}
-		if ((rc = hub_snap_room(h, rooms[i], &sn)) != 0) {
+		if ((rc = hub_snap_room(h, rooms[i], sel, &sn)) != 0) {
 			rk_whyf(why, rc, "cannot make the snapshot of %s",
 			    rooms[i][0] ? rooms[i] : "the directory");
 			goto out;
@@ -1914,6 +1922,8 @@ hub_snapshot_rooms(struct hub *h, const char *device_id,
 	}
 	sqlite3_finalize(st);
 	st = NULL;
+	for (i = 0; i < h->ntables; i++)
+		sqlite3_finalize(sel[i]);
 	store_unlock(h->s);
 	/* Compressing and signing need no lock: other devices go on. */
 	if ((rc = hub_snap_ctl(given, refused, &ctl)) == 0 &&
@@ -1932,12 +1942,15 @@ hub_snapshot_rooms(struct hub *h, const char *device_id,
 	goto done;
 out:
 	sqlite3_finalize(st);
+	for (i = 0; i < h->ntables; i++)
+		sqlite3_finalize(sel[i]);
 	hub_rollback(db);
 	store_unlock(h->s);
 done:
 	pull_writer_free(w);
 	free(ctl);
 	hub_snap_release(&sn);
+	free(sel);
 	json_decref(given);
 	json_decref(refused);
 	return rc;
