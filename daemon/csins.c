@@ -52,30 +52,6 @@ csins_free(struct csins *c)
 	free(c);
 }
 
-int
-csins_only_inserts(const void *cs, size_t n)
-{
-	sqlite3_changeset_iter *it = NULL;
-	const char *table;
-	int ncol, op, indirect, step, rows = 0, ok = 1;
-
-	if (n == 0 || n > INT_MAX ||
-	    sqlite3changeset_start(&it, (int)n, (void *)cs) != SQLITE_OK)
-		return 0;
-	while ((step = sqlite3changeset_next(it)) == SQLITE_ROW) {
-		if (sqlite3changeset_op(it, &table, &ncol, &op, &indirect) !=
-		    SQLITE_OK || op != SQLITE_INSERT) {
-			ok = 0;
-			break;
-		}
-		rows++;
-	}
-	if (step != SQLITE_DONE && step != SQLITE_ROW)
-		ok = 0;
-	sqlite3changeset_finalize(it);
-	return ok && rows > 0;
-}
-
 /* The cached INSERT for table with ncol columns. */
 static int
 csins_stmt(struct csins *c, const char *table, int ncol, sqlite3_stmt **st)
@@ -133,6 +109,13 @@ out:
 int
 csins_apply(struct csins *c, const void *cs, size_t n)
 {
+	return csins_apply_each(c, cs, n, NULL, NULL);
+}
+
+int
+csins_apply_each(struct csins *c, const void *cs, size_t n,
+    int (*row)(void *, sqlite3_changeset_iter *), void *arg)
+{
 	sqlite3_changeset_iter *it = NULL;
 	sqlite3_stmt *st = NULL;
 	sqlite3_value *v;
@@ -154,6 +137,8 @@ csins_apply(struct csins *c, const void *cs, size_t n)
 			rc = RK_EINVAL;
 			break;
 		}
+		if (row != NULL && (rc = row(arg, it)) != 0)
+			break;
 		if ((rc = csins_stmt(c, table, ncol, &st)) != 0)
 			break;
 		for (i = 0; i < ncol; i++) {

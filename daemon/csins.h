@@ -24,12 +24,6 @@ int csins_new(struct sqlite3 *db, int replace, struct csins **out)
 void csins_free(struct csins *c);
 
 /*
- * 1 if cs (n bytes) holds INSERTs only (and at least one well-formed
- * table section), else 0.  Reads only.
- */
-int csins_only_inserts(const void *cs, size_t n);
-
-/*
  * Inserts every row of cs, which must hold INSERTs only, into the table
  * its section names.  0 when all went in; RK_EEXIST a key or other
  * constraint refused a row; RK_EINVAL a change that is not an INSERT or
@@ -38,5 +32,11 @@ int csins_only_inserts(const void *cs, size_t n);
  * runs it inside a savepoint it rolls back.
  */
 int csins_apply(struct csins *c, const void *cs, size_t n) RK_MUST_CHECK;
+/* The same, calling row(arg, it) on each change before it goes in; a
+ * non-zero return stops the apply and is returned. */
+struct sqlite3_changeset_iter;
+int csins_apply_each(struct csins *c, const void *cs, size_t n,
+    int (*row)(void *, struct sqlite3_changeset_iter *), void *arg)
+    RK_MUST_CHECK;
 
 #endif

@@ -1816,7 +1816,7 @@ hub_snapshot_rooms(struct hub *h, const char *device_id,
 	struct pull_writer *w = NULL;
 	struct hub_snap sn;
 	struct hub_dev dev;
-	sqlite3_stmt **sel = NULL;
+	sqlite3_stmt **sel = NULL, *mem = NULL;
 	json_t *given = NULL, *refused = NULL;
 	char *ctl = NULL;
 	int64_t head = 0;
@@ -1865,8 +1865,17 @@ hub_snapshot_rooms(struct hub *h, const char *device_id,
 		    HUB_SNAPSHOT_BATCH_RAW)
 			break;
 		if (rooms[i][0] != '\0') {
-			if ((member = hub_is_member_or(db, rooms[i], dev.staff,
-			    1)) < 0) {
+			if (mem == NULL && (rc = hub_prepare(db, "SELECT "
+			    "EXISTS (SELECT 1 FROM memberships WHERE room_id = "
+			    "?1 AND staff_id = ?2 AND status IN ('active', "
+			    "'invited'))", &mem)) != 0)
+				goto out;
+			sqlite3_bind_text(mem, 1, rooms[i], -1, SQLITE_STATIC);
+			sqlite3_bind_text(mem, 2, dev.staff, -1, SQLITE_STATIC);
+			member = sqlite3_step(mem) == SQLITE_ROW ?
+			    sqlite3_column_int(mem, 0) : store_sqlite_err(db);
+			sqlite3_reset(mem);
+			if (member < 0) {
 				rc = member;
 				goto out;
 			}
@@ -1921,7 +1930,8 @@ hub_snapshot_rooms(struct hub *h, const char *device_id,
 		goto out;
 	}
 	sqlite3_finalize(st);
-	st = NULL;
+	sqlite3_finalize(mem);
+	st = mem = NULL;
 	for (i = 0; i < h->ntables; i++)
 		sqlite3_finalize(sel[i]);
 	store_unlock(h->s);
@@ -1942,6 +1952,7 @@ hub_snapshot_rooms(struct hub *h, const char *device_id,
 	goto done;
 out:
 	sqlite3_finalize(st);
+	sqlite3_finalize(mem);
 	for (i = 0; i < h->ntables; i++)
 		sqlite3_finalize(sel[i]);
 	hub_rollback(db);

@@ -401,6 +401,35 @@ cs_apply(sqlite3 *db, const void *cs, size_t n, int flags,
  * is applied: a signed answer can still be wrong, and local_* tables must
  * never be reachable from outside.
  */
+/* One change of cs_check_scope: 0 if it is room's, else RK_EPROTO. */
+static int
+cs_row_scope(sqlite3_changeset_iter *it, const char *room, struct rk_why *why)
+{
+	const char *table;
+	const struct table_policy *p;
+	sqlite3_value *v = NULL;
+	const unsigned char *r;
+	int ncol, op, ind;
+
+	if (sqlite3changeset_op(it, &table, &ncol, &op, &ind) != SQLITE_OK)
+		return rk_whyf(why, RK_EPROTO, "the hub sent a damaged change");
+	p = policy_for_table(table);
+	if (p == NULL || (room[0] == '\0') != (p->scope == SYNC_DIRECTORY))
+		return rk_whyf(why, RK_EPROTO, "the hub sent a change of %s for "
+		    "%s", table, room[0] ? room : "the directory");
+	if (room[0] == '\0')
+		return 0;
+	if (op == SQLITE_INSERT)
+		sqlite3changeset_new(it, 0, &v);
+	else
+		sqlite3changeset_old(it, 0, &v);
+	r = v != NULL ? sqlite3_value_text(v) : NULL;
+	if (r == NULL || strcmp((const char *)r, room) != 0)
+		return rk_whyf(why, RK_EPROTO, "the hub sent a change of room %s"
+		    " as room %s", r ? (const char *)r : "?", room);
+	return 0;
+}
+
 static int
 cs_check_scope(const void *cs, size_t n, const char *room,
     struct rk_why *why)
@@ -415,40 +444,9 @@ cs_check_scope(const void *cs, size_t n, const char *room,
 		    "large");
 	if (sqlite3changeset_start(&it, (int)n, (void *)cs) != SQLITE_OK)
 		return rk_whyf(why, RK_EPROTO, "the hub sent a damaged change");
-	while ((step = sqlite3changeset_next(it)) == SQLITE_ROW) {
-		const char *table;
-		const struct table_policy *p;
-		sqlite3_value *v = NULL;
-		const unsigned char *r;
-		int ncol, op, ind;
-
-		if (sqlite3changeset_op(it, &table, &ncol, &op, &ind) !=
-		    SQLITE_OK) {
-			step = SQLITE_CORRUPT;
+	while ((step = sqlite3changeset_next(it)) == SQLITE_ROW)
+		if ((rc = cs_row_scope(it, room, why)) != 0)
 			break;
-		}
-		p = policy_for_table(table);
-		if (p == NULL || (room[0] == '\0') !=
-		    (p->scope == SYNC_DIRECTORY)) {
-			rc = rk_whyf(why, RK_EPROTO, "the hub sent a change of "
-			    "%s for %s", table, room[0] ? room :
-			    "the directory");
-			break;
-		}
-		if (room[0] == '\0')
-			continue;
-		if (op == SQLITE_INSERT)
-			sqlite3changeset_new(it, 0, &v);
-		else
-			sqlite3changeset_old(it, 0, &v);
-		r = v != NULL ? sqlite3_value_text(v) : NULL;
-		if (r == NULL || strcmp((const char *)r, room) != 0) {
-			rc = rk_whyf(why, RK_EPROTO, "the hub sent a change of "
-			    "room %s as room %s", r ? (const char *)r : "?",
-			    room);
-			break;
-		}
-	}
 	if (rc == 0 && step != SQLITE_DONE)
 		rc = rk_whyf(why, RK_EPROTO, "the hub sent a damaged change");
 	sqlite3changeset_finalize(it);
@@ -456,51 +454,79 @@ cs_check_scope(const void *cs, size_t n, const char *room,
 }
 
 /*
+ * One change of cs_max_hlc: its "hlc" value, if larger, into *max.  cols
+ * caches each synced table's hlc column (index into policy_tables; -2
+ * unknown, -1 none).
+ */
+static void
+cs_row_hlc(sqlite3 *db, sqlite3_changeset_iter *it, int *cols, uint64_t *max)
+{
+	const char *table;
+	const struct table_policy *p;
+	sqlite3_value *v = NULL;
+	int ncol, op, ind, *col;
+
+	if (sqlite3changeset_op(it, &table, &ncol, &op, &ind) != SQLITE_OK ||
+	    op == SQLITE_DELETE || (p = policy_for_table(table)) == NULL)
+		return;
+	col = &cols[p - policy_tables];
+	if (*col == -2) {
+		int64_t cid = -1;
+		char *sql = sqlite3_mprintf("SELECT coalesce((SELECT cid FROM"
+		    " pragma_table_info(%Q) WHERE name = 'hlc'), -1)",
+		    p->table);
+
+		if (sql == NULL || db_int(db, sql, NULL, &cid) != 0)
+			cid = -1;
+		sqlite3_free(sql);
+		*col = (int)cid;
+	}
+	if (*col < 0 || *col >= ncol ||
+	    sqlite3changeset_new(it, *col, &v) != SQLITE_OK || v == NULL ||
+	    sqlite3_value_type(v) != SQLITE_INTEGER)
+		return;
+	if ((uint64_t)sqlite3_value_int64(v) > *max &&
+	    sqlite3_value_int64(v) > 0)
+		*max = (uint64_t)sqlite3_value_int64(v);
+}
+
+/*
  * The largest value of an "hlc" column among the new values of cs, so the
- * device's clock moves past what it has seen (hlc.h).  cols caches each
- * synced table's hlc column (index into policy_tables; -2 unknown, -1
- * none).
+ * device's clock moves past what it has seen (hlc.h).
  */
 static int
 cs_max_hlc(sqlite3 *db, const void *cs, size_t n, int *cols, uint64_t *max)
 {
 	sqlite3_changeset_iter *it = NULL;
-	int step;
 
 	if (n == 0)
 		return 0;
 	if (sqlite3changeset_start(&it, (int)n, (void *)cs) != SQLITE_OK)
 		return RK_EPROTO;
-	while ((step = sqlite3changeset_next(it)) == SQLITE_ROW) {
-		const char *table;
-		const struct table_policy *p;
-		sqlite3_value *v = NULL;
-		int ncol, op, ind, *col;
-
-		sqlite3changeset_op(it, &table, &ncol, &op, &ind);
-		if (op == SQLITE_DELETE || (p = policy_for_table(table)) == NULL)
-			continue;
-		col = &cols[p - policy_tables];
-		if (*col == -2) {
-			int64_t cid = -1;
-			char *sql = sqlite3_mprintf("SELECT coalesce((SELECT cid"
-			    " FROM pragma_table_info(%Q) WHERE name = 'hlc'),"
-			    " -1)", p->table);
-
-			if (sql == NULL || db_int(db, sql, NULL, &cid) != 0)
-				cid = -1;
-			sqlite3_free(sql);
-			*col = (int)cid;
-		}
-		if (*col < 0 || *col >= ncol ||
-		    sqlite3changeset_new(it, *col, &v) != SQLITE_OK || v == NULL ||
-		    sqlite3_value_type(v) != SQLITE_INTEGER)
-			continue;
-		if ((uint64_t)sqlite3_value_int64(v) > *max &&
-		    sqlite3_value_int64(v) > 0)
-			*max = (uint64_t)sqlite3_value_int64(v);
-	}
+	while (sqlite3changeset_next(it) == SQLITE_ROW)
+		cs_row_hlc(db, it, cols, max);
 	sqlite3changeset_finalize(it);
+	return 0;
+}
+
+/* A snapshot row, checked and observed as it goes in (csins_apply_each). */
+struct snap_row {
+	sqlite3 *db;
+	const char *room;
+	int *hlc_cols;
+	uint64_t *hlc_seen;
+	struct rk_why *why;
+};
+
+static int
+snap_row_check(void *arg, sqlite3_changeset_iter *it)
+{
+	struct snap_row *r = arg;
+	int rc;
+
+	if ((rc = cs_row_scope(it, r->room, r->why)) != 0)
+		return rc;
+	cs_row_hlc(r->db, it, r->hlc_cols, r->hlc_seen);
 	return 0;
 }
 
@@ -724,22 +750,31 @@ batch_apply_entries(sqlite3 *db, const struct pull_response *r,
 			    e->room[0] ? e->room : "(the directory)");
 		if (room_in(e->room, skip, nskip))
 			continue;
+		/* A snapshot's rows go into cleared rooms: INSERTs only,
+		 * through statements prepared once for the whole answer,
+		 * each row checked for its room as it goes in. */
+		if (ins != NULL) {
+			struct snap_row sr = { db, e->room, hlc_cols, hlc_seen,
+			    why };
+
+			rc = csins_apply_each(ins, e->changeset,
+			    e->changeset_len, snap_row_check, &sr);
+			if (rc == RK_EPROTO && why->text[0] != '\0')
+				return rc;	/* the row check said why */
+			if (rc != 0)
+				return rk_whyf(why, rc == RK_EINVAL ? RK_EPROTO :
+				    rc, "cannot apply the hub's snapshot of %s: "
+				    "%s", e->room[0] ? e->room : "the directory",
+				    rc == RK_EINVAL ? "a change that is not a "
+				    "new row, or a row that does not fit its "
+				    "table" : sqlite3_errmsg(db));
+			continue;
+		}
 		if ((rc = cs_check_scope(e->changeset, e->changeset_len,
 		    e->room, why)) != 0)
 			return rc;
 		(void)cs_max_hlc(db, e->changeset, e->changeset_len, hlc_cols,
 		    hlc_seen);
-		/* A snapshot's rows go into cleared rooms: plain INSERTs,
-		 * through statements prepared once for the whole answer. */
-		if (ins != NULL && csins_only_inserts(e->changeset,
-		    e->changeset_len)) {
-			if ((rc = csins_apply(ins, e->changeset,
-			    e->changeset_len)) != 0)
-				return rk_whyf(why, rc, "cannot apply the hub's "
-				    "snapshot of %s: %s", e->room[0] ? e->room :
-				    "the directory", sqlite3_errmsg(db));
-			continue;
-		}
 		if ((rc = cs_apply(db, e->changeset, e->changeset_len, 0,
 		    cs_conflict_force, (void *)"hub change")) != 0)
 			return rk_whyf(why, rc, "cannot apply the hub's change "

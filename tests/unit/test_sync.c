@@ -1068,6 +1068,47 @@ test_change_outside_its_room_refused(void **state)
 	assert_int_equal(sync_apply_batch(db_of(f), &b, &why), RK_EPROTO);
 	pull_response_release(&r);
 	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM agencies"), 1);
+
+	/* The same in a snapshot (rows go in by cached INSERTs, each row
+	 * checked as it goes): r1's snapshot with a row of r2, a local
+	 * table, and a change that is not a new row.  Nothing stays. */
+	{
+		const char *r1_only[1] = { "r1" };
+		static const char *const bad[] = {
+			"INSERT INTO posts VALUES ('r2', 'sly2', 'dr', 4, "
+			    "'wrong room', NULL, 4)",
+			"INSERT INTO local_meta VALUES ('hub_sign_pk2', 'evil')",
+			"UPDATE posts SET body = 'changed' WHERE id = 'ok'",
+		};
+		size_t i;
+
+		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			char ok[128];
+
+			snprintf(ok, sizeof(ok), "INSERT INTO posts VALUES "
+			    "('r1', 's%zu', 'dr', 4, 'fine', NULL, 4)", i);
+			resp_init(&r, 0, 0);
+			hub_change(f, &r, "r1", ok);
+			hub_change(f, &r, "r1", bad[i]);
+			r.next_cursor = r.head = f->hub_seq;
+			memset(&b, 0, sizeof(b));
+			b.snap_rooms = r1_only;
+			b.nsnap = 1;
+			b.snap = &r;
+			why.text[0] = '\0';
+			assert_int_equal(sync_apply_batch(db_of(f), &b, &why),
+			    RK_EPROTO);
+			assert_true(why.text[0] != '\0');
+			if (i == 0)
+				assert_non_null(strstr(why.text, "room r2"));
+			pull_response_release(&r);
+			assert_int_equal(sqlite3_get_autocommit(db_of(f)), 1);
+			hash_of(db_of(f), "r1", h1);
+			assert_string_equal(r1, h1);
+			assert_string_equal(qtext(db_of(f), "SELECT value FROM "
+			    "local_meta WHERE key = 'hub_sign_pk2'"), "(none)");
+		}
+	}
 }
 
 /* The largest hlc the hub's rows carry is handed back for the clock. */
