@@ -2167,12 +2167,92 @@ ctl_rooms(json_t *ctl, const char *key, char ***out, size_t *n,
 }
 
 /*
+ * One snapshot request in flight on its own thread and CURL handle, so the
+ * hub prepares (and the wire carries, and this thread verifies and
+ * decompresses) the next answer while the last one is being applied.
+ * Nothing here touches the replica.
+ */
+struct snap_fetch {
+	struct sync *sy;
+	CURL *c;
+	const struct hubcfg *h;
+	struct buf path;
+	size_t asked[WIRE_SNAPSHOT_ROOMS_MAX];
+	size_t nask;
+	struct pull_response resp;
+	int gone;
+	long status;
+	int rc;
+	struct rk_why why;
+	pthread_t thread;
+	int running;
+	int own_c;		/* c was made here (else it is the caller's) */
+};
+
+static void *
+snap_fetch_main(void *arg)
+{
+	struct snap_fetch *f = arg;
+
+	f->rc = sync_fetch(f->sy, f->c, f->h, (const char *)f->path.data,
+	    &f->resp, &f->gone, &f->status, &f->why);
+	return NULL;
+}
+
+/* Asks for the next rooms whose state is 0 (marking them 3: asked), in
+ * order; *started 0 when none are left to ask for. */
+static int
+snap_fetch_start(struct snap_fetch *f, char *const *rooms, size_t n,
+    unsigned char *state, int *started)
+{
+	size_t i;
+	int rc;
+
+	*started = 0;
+	f->path.len = 0;
+	f->nask = 0;
+	memset(&f->resp, 0, sizeof(f->resp));
+	f->why.text[0] = '\0';
+	if ((rc = buf_appendf(&f->path, "/v1/snapshot?rooms=")) != 0)
+		return rc;
+	for (i = 0; i < n && f->nask < WIRE_SNAPSHOT_ROOMS_MAX; i++) {
+		if (state[i] != 0)
+			continue;
+		if ((rc = buf_appendf(&f->path, "%s%s", f->nask ? "," : "",
+		    rooms[i])) != 0)
+			return rc;
+		f->asked[f->nask++] = i;
+	}
+	if (f->nask == 0)
+		return 0;
+	if ((rc = buf_append(&f->path, "", 1)) != 0)
+		return rc;
+	for (i = 0; i < f->nask; i++)
+		state[f->asked[i]] = 3;
+	if (pthread_create(&f->thread, NULL, snap_fetch_main, f) != 0)
+		return RK_ENOMEM;
+	f->running = 1;
+	*started = 1;
+	return 0;
+}
+
+static void
+snap_fetch_join(struct snap_fetch *f)
+{
+	if (f->running) {
+		pthread_join(f->thread, NULL);
+		f->running = 0;
+	}
+}
+
+/*
  * Fetches and applies the snapshots of rooms ("" the directory): as many
  * rooms per request as the hub gives (hub_snapshot_rooms), each answer
- * applied in one transaction.  state[i] ends 1 for a room applied, 2 for
- * one the hub refuses (the staff is not a member any more).  *mincur and
- * *maxhead take in each answer's cursor and head.  progress_base and
- * progress_total place these rooms in the "snapshot" phase shown.
+ * applied in one transaction while the next is fetched.  state[i] ends 1
+ * for a room applied, 2 for one the hub refuses (the staff is not a
+ * member any more).  *mincur and *maxhead take in each answer's cursor and
+ * head.  progress_base and progress_total place these rooms in the
+ * "snapshot" phase shown.
  */
 static int
 sync_snapshot_rooms(struct sync *sy, CURL *c, const struct hubcfg *h,
@@ -2180,73 +2260,87 @@ sync_snapshot_rooms(struct sync *sy, CURL *c, const struct hubcfg *h,
     uint64_t *maxhead, size_t progress_base, size_t progress_total,
     struct rk_why *why)
 {
+	struct snap_fetch *f = NULL, *next = NULL, *tmp;
 	struct pull_response snap;
-	struct buf path = BUF_INIT;
 	const char *given[WIRE_SNAPSHOT_ROOMS_MAX];
-	size_t asked[WIRE_SNAPSHOT_ROOMS_MAX];
-	size_t done = 0, nask, ngiven, i, k;
+	size_t done = 0, ngiven, i, k;
 	json_t *ctl = NULL, *v;
-	long status;
-	int gone, rc = 0, progress;
+	int rc = 0, progress, started;
 
 	memset(&snap, 0, sizeof(snap));
 	memset(state, 0, n);
-	while (done < n) {
-		/* The next rooms not yet given or refused, in order. */
-		path.len = 0;
-		if ((rc = buf_appendf(&path, "/v1/snapshot?rooms=")) != 0)
+	if ((f = calloc(1, sizeof(*f))) == NULL ||
+	    (next = calloc(1, sizeof(*next))) == NULL) {
+		free(f);
+		return RK_ENOMEM;
+	}
+	f->sy = next->sy = sy;
+	f->h = next->h = h;
+	/* The caller's handle (and its connection) for the first request;
+	 * this thread makes no request of its own meanwhile. */
+	f->c = c;
+	next->own_c = 1;
+	if ((next->c = curl_easy_init()) == NULL) {
+		rc = RK_ENOMEM;
+		goto out;
+	}
+	sync_set_phase(sy, "snapshot", (int64_t)progress_base,
+	    (int64_t)progress_total);
+	if ((rc = snap_fetch_start(f, rooms, n, state, &started)) != 0)
+		goto out;
+	while (started) {
+		snap_fetch_join(f);
+		if ((rc = f->rc) != 0) {
+			rk_whyf(why, rc, "%s", f->why.text);
 			break;
-		for (i = 0, nask = 0; i < n && nask < WIRE_SNAPSHOT_ROOMS_MAX;
-		    i++) {
-			if (state[i] != 0)
-				continue;
-			if ((rc = buf_appendf(&path, "%s%s", nask ? "," : "",
-			    rooms[i])) != 0)
-				break;
-			asked[nask++] = i;
 		}
-		if (rc != 0 || (rc = buf_append(&path, "", 1)) != 0)
-			break;
-		sync_set_phase(sy, "snapshot", (int64_t)(progress_base + done),
-		    (int64_t)progress_total);
-		if ((rc = sync_fetch(sy, c, h, (const char *)path.data, &snap,
-		    &gone, &status, why)) != 0)
-			break;
-		if (gone) {
+		if (f->gone) {
 			rc = rk_whyf(why, RK_EPROTO, "the hub answered 410 to a "
 			    "snapshot");
 			break;
 		}
+		snap = f->resp;
+		memset(&f->resp, 0, sizeof(f->resp));
 		ctl = json_loads(snap.ctl_json ? snap.ctl_json : "{}", 0, NULL);
 		/* Mark what the answer covers; only rooms asked for count. */
 		ngiven = 0;
 		progress = 0;
 		json_array_foreach(json_object_get(ctl, "rooms"), k, v)
-			for (i = 0; i < nask; i++)
-				if (json_is_string(v) && state[asked[i]] == 0 &&
+			for (i = 0; i < f->nask; i++)
+				if (json_is_string(v) &&
+				    state[f->asked[i]] == 3 &&
 				    strcmp(json_string_value(v),
-				    rooms[asked[i]]) == 0) {
-					state[asked[i]] = 1;
-					given[ngiven++] = rooms[asked[i]];
+				    rooms[f->asked[i]]) == 0) {
+					state[f->asked[i]] = 1;
+					given[ngiven++] = rooms[f->asked[i]];
 					progress = 1;
 				}
 		json_array_foreach(json_object_get(ctl, "refused"), k, v)
-			for (i = 0; i < nask; i++)
-				if (json_is_string(v) && state[asked[i]] == 0 &&
-				    rooms[asked[i]][0] != '\0' &&
+			for (i = 0; i < f->nask; i++)
+				if (json_is_string(v) &&
+				    state[f->asked[i]] == 3 &&
+				    rooms[f->asked[i]][0] != '\0' &&
 				    strcmp(json_string_value(v),
-				    rooms[asked[i]]) == 0) {
-					state[asked[i]] = 2;
+				    rooms[f->asked[i]]) == 0) {
+					state[f->asked[i]] = 2;
 					done++;
 					progress = 1;
 				}
 		json_decref(ctl);
 		ctl = NULL;
+		/* Asked for and not covered: to be asked for again. */
+		for (i = 0; i < f->nask; i++)
+			if (state[f->asked[i]] == 3)
+				state[f->asked[i]] = 0;
 		if (!progress) {
 			rc = rk_whyf(why, RK_EPROTO, "the hub's snapshot answer "
 			    "gives none of the rooms asked for");
 			break;
 		}
+		/* The next request goes out before this answer is applied. */
+		if ((rc = snap_fetch_start(next, rooms, n, state,
+		    &started)) != 0)
+			break;
 		if (ngiven > 0) {
 			struct sync_batch b;
 
@@ -2270,12 +2364,33 @@ sync_snapshot_rooms(struct sync *sy, CURL *c, const struct hubcfg *h,
 			log_info("sync: snapshot of %zu room(s) applied (%zu "
 			    "chunk(s), hub seq %" PRIu64 ")", ngiven,
 			    snap.count, snap.next_cursor);
+			sync_set_phase(sy, "snapshot", (int64_t)(progress_base +
+			    done), (int64_t)progress_total);
 		}
 		pull_response_release(&snap);
 		memset(&snap, 0, sizeof(snap));
+		tmp = f;
+		f = next;
+		next = tmp;
 	}
+out:
 	pull_response_release(&snap);
-	buf_release(&path);
+	if (f != NULL) {
+		snap_fetch_join(f);
+		pull_response_release(&f->resp);
+		buf_release(&f->path);
+		if (f->own_c && f->c != NULL)
+			curl_easy_cleanup(f->c);
+		free(f);
+	}
+	if (next != NULL) {
+		snap_fetch_join(next);
+		pull_response_release(&next->resp);
+		buf_release(&next->path);
+		if (next->own_c && next->c != NULL)
+			curl_easy_cleanup(next->c);
+		free(next);
+	}
 	return rc;
 }
 
