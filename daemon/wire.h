@@ -86,8 +86,9 @@
  *        CURSOR is older than the hub's compacted log.
  *
  *   GET  /v1/snapshot?room=ROOM
- *        -> like pull, with one entry per table chunk holding INSERTs of
- *        every row of ROOM (room "" = the directory), and next_cursor the
+ *        -> like pull, with entries (cut at about 4 MiB of changeset)
+ *        holding INSERTs of every row of ROOM, table by table (room "" =
+ *        the directory), and next_cursor the
  *        hub seq the snapshot is consistent with.  403 when the device's
  *        staff is not a member of ROOM.
  *

@@ -1074,12 +1074,14 @@ test_change_outside_its_room_refused(void **state)
 	 * table, and a change that is not a new row.  Nothing stays. */
 	{
 		const char *r1_only[1] = { "r1" };
-		static const char *const bad[] = {
-			"INSERT INTO posts VALUES ('r2', 'sly2', 'dr', 4, "
-			    "'wrong room', NULL, 4)",
-			"INSERT INTO local_meta VALUES ('hub_sign_pk2', 'evil')",
-			"UPDATE posts SET body = 'changed' WHERE id = 'ok'",
-		};
+		static const char other_room[] = "INSERT INTO posts VALUES "
+		    "('r2', 'sly2', 'dr', 4, 'wrong room', NULL, 4)";
+		static const char local_table[] = "INSERT INTO local_meta "
+		    "VALUES ('hub_sign_pk2', 'evil')";
+		static const char update[] = "UPDATE posts SET body = "
+		    "'changed' WHERE id = 'ok'";
+		static const char *const bad[] = { other_room, local_table,
+		    update };
 		size_t i;
 
 		for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
