@@ -88,9 +88,9 @@
  *   GET  /v1/snapshot?room=ROOM
  *        -> like pull, with entries (cut at about 4 MiB of changeset)
  *        holding INSERTs of every row of ROOM, table by table (room "" =
- *        the directory), and next_cursor the
- *        hub seq the snapshot is consistent with.  403 when the device's
- *        staff is not a member of ROOM.
+ *        the directory), and next_cursor the hub seq the snapshot is
+ *        consistent with.  403 when the device's staff is not a member of
+ *        ROOM.
  *
  *   GET  /v1/snapshot?rooms=ROOM,ROOM,...
  *        -> the same for up to WIRE_SNAPSHOT_ROOMS_MAX rooms at once (an
