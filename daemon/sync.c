@@ -2166,6 +2166,22 @@ ctl_rooms(json_t *ctl, const char *key, char ***out, size_t *n,
 	return 0;
 }
 
+/* Applies b under the store lock and folds the hub's clock into ours. */
+static int
+sync_apply_locked(struct sync *sy, const struct hubcfg *h,
+    struct sync_batch *b, struct rk_why *why)
+{
+	int rc;
+
+	if ((rc = sync_lock(sy, h, why)) != 0)
+		return rc;
+	rc = sync_apply_batch(store_db(sy->s), b, why);
+	if (rc == 0)
+		sync_observe(sy, b->hlc_seen);
+	store_unlock(sy->s);
+	return rc;
+}
+
 /*
  * One snapshot request in flight on its own thread and CURL handle, so the
  * hub prepares (and the wire carries, and this thread verifies and
@@ -2243,6 +2259,19 @@ snap_fetch_join(struct snap_fetch *f)
 		pthread_join(f->thread, NULL);
 		f->running = 0;
 	}
+}
+
+static void
+snap_fetch_free(struct snap_fetch *f)
+{
+	if (f == NULL)
+		return;
+	snap_fetch_join(f);
+	pull_response_release(&f->resp);
+	buf_release(&f->path);
+	if (f->own_c && f->c != NULL)
+		curl_easy_cleanup(f->c);
+	free(f);
 }
 
 /*
@@ -2348,13 +2377,7 @@ sync_snapshot_rooms(struct sync *sy, CURL *c, const struct hubcfg *h,
 			b.snap_rooms = given;
 			b.nsnap = ngiven;
 			b.snap = &snap;
-			if ((rc = sync_lock(sy, h, why)) != 0)
-				break;
-			rc = sync_apply_batch(store_db(sy->s), &b, why);
-			if (rc == 0)
-				sync_observe(sy, b.hlc_seen);
-			store_unlock(sy->s);
-			if (rc != 0)
+			if ((rc = sync_apply_locked(sy, h, &b, why)) != 0)
 				break;
 			done += ngiven;
 			if (snap.next_cursor < *mincur)
@@ -2375,22 +2398,8 @@ sync_snapshot_rooms(struct sync *sy, CURL *c, const struct hubcfg *h,
 	}
 out:
 	pull_response_release(&snap);
-	if (f != NULL) {
-		snap_fetch_join(f);
-		pull_response_release(&f->resp);
-		buf_release(&f->path);
-		if (f->own_c && f->c != NULL)
-			curl_easy_cleanup(f->c);
-		free(f);
-	}
-	if (next != NULL) {
-		snap_fetch_join(next);
-		pull_response_release(&next->resp);
-		buf_release(&next->path);
-		if (next->own_c && next->c != NULL)
-			curl_easy_cleanup(next->c);
-		free(next);
-	}
+	snap_fetch_free(f);
+	snap_fetch_free(next);
 	return rc;
 }
 
@@ -2598,13 +2607,7 @@ sync_pull(struct sync *sy, CURL *c, const struct hubcfg *h, int full,
 			b.set_cursor = 1;
 			b.cursor = pr.next_cursor;
 			b.head = pr.head;
-			if ((rc = sync_lock(sy, h, why)) != 0)
-				break;
-			rc = sync_apply_batch(store_db(sy->s), &b, why);
-			if (rc == 0)
-				sync_observe(sy, b.hlc_seen);
-			store_unlock(sy->s);
-			if (rc != 0)
+			if ((rc = sync_apply_locked(sy, h, &b, why)) != 0)
 				break;
 		}
 		for (i = 0; i < npurge; i++)
