@@ -21,6 +21,13 @@
 #include "daemon/store.h"
 
 /* Tables with a room_id column whose rows are kept or handled apart. */
+
+/* When a room's retention period starts (SQL over rooms r and
+ * room_details d; see retention_purge). */
+#define RETENTION_SINCE "max(d.archived_at, coalesce((SELECT " \
+	"max(l.created_at) FROM local_hub_log l WHERE l.room_id = " \
+	"r.room_id), 0))"
+
 static const char *const retention_keep[] = {
 	"local_purged_rooms",		/* the tombstones themselves */
 	"local_hub_device_rooms",	/* each device's pending purge */
@@ -293,7 +300,8 @@ retention_one(sqlite3 *db, const struct retention_tables *t, int64_t now_ms,
 		    "purge of room %s: %s", r->room, sqlite3_errmsg(db));
 	if ((rc = retention_prepare(db, "SELECT 1 FROM rooms r JOIN "
 	    "room_details d USING (room_id) WHERE r.room_id = ?1 AND "
-	    "r.status = 'archived' AND d.archived_at <= ?2", &st)) != 0)
+	    "r.status = 'archived' AND d.archived_at IS NOT NULL AND "
+	    RETENTION_SINCE " <= ?2", &st)) != 0)
 		goto out;
 	sqlite3_bind_text(st, 1, r->room, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, cutoff);
@@ -367,20 +375,27 @@ retention_purge(struct store *s, int64_t now_ms, int64_t retention_ms,
 		rk_whyf(why, rc, "cannot read the schema");
 		goto out;
 	}
-	/* Archived rooms, oldest first.  One without archived_at (none is
-	 * written so) has no date to count from: it is kept. */
-	if ((rc = retention_prepare(db, "SELECT r.room_id, d.archived_at FROM "
-	    "rooms r JOIN room_details d USING (room_id) WHERE r.status = "
-	    "'archived' AND d.archived_at IS NOT NULL ORDER BY "
-	    "d.archived_at, r.room_id", &st)) != 0) {
+	/*
+	 * Archived rooms, oldest first.  One without archived_at (none is
+	 * written so) has no date to count from: it is kept.  archived_at is
+	 * the archiving device's clock; a device whose clock runs behind
+	 * must not make a room go early, so the period counts from the later
+	 * of it and the hub's own time of the last change it logged for the
+	 * room (the archive itself, or anything after it).
+	 */
+	if ((rc = retention_prepare(db, "SELECT r.room_id, d.archived_at, "
+	    RETENTION_SINCE " AS since FROM rooms r JOIN room_details d USING "
+	    "(room_id) WHERE r.status = 'archived' AND d.archived_at IS NOT "
+	    "NULL ORDER BY since, r.room_id", &st)) != 0) {
 		rk_whyf(why, rc, "cannot read the rooms");
 		goto out;
 	}
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t at = sqlite3_column_int64(st, 1);
+		int64_t since = sqlite3_column_int64(st, 2);
 		json_t *e;
 
-		if (at <= cutoff)
+		if (since <= cutoff)
 			e = json_pack("{s:s, s:I}", "room_id",
 			    (const char *)sqlite3_column_text(st, 0),
 			    "archived_at", (json_int_t)at);
@@ -388,8 +403,8 @@ retention_purge(struct store *s, int64_t now_ms, int64_t retention_ms,
 			e = json_pack("{s:s, s:I, s:I}", "room_id",
 			    (const char *)sqlite3_column_text(st, 0),
 			    "archived_at", (json_int_t)at, "purge_after",
-			    (json_int_t)(at + retention_ms));
-		if (e == NULL || json_array_append_new(at <= cutoff ? due :
+			    (json_int_t)(since + retention_ms));
+		if (e == NULL || json_array_append_new(since <= cutoff ? due :
 		    kept, e) != 0)
 			break;
 	}

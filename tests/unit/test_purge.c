@@ -448,6 +448,32 @@ test_not_expired(void **state)
 	    "local_purged_rooms"), 0);
 }
 
+/* A device whose clock ran ten years behind archived the room: the period
+ * counts from when the hub logged the archive, never earlier. */
+static void
+test_device_clock_behind(void **state)
+{
+	struct fx *f = *state;
+	json_t *o;
+
+	add_room(f, "room-a", T0 - 3650 * DAY_MS, 0);
+	exec(hdb(f), "UPDATE local_hub_log SET created_at = %lld WHERE "
+	    "room_id = 'room-a'", (long long)T0);
+	o = purge(f, T0 + RET_MS - 1, 0);
+	assert_int_equal(npurged(o), 0);
+	assert_int_equal(jint(json_array_get(json_object_get(o, "kept"), 0),
+	    "purge_after"), T0 + RET_MS);
+	assert_int_equal(jint(json_array_get(json_object_get(o, "kept"), 0),
+	    "archived_at"), T0 - 3650 * DAY_MS);
+	json_decref(o);
+	o = purge(f, T0 + RET_MS, 0);
+	assert_int_equal(npurged(o), 1);
+	json_decref(o);
+	/* The tombstone keeps the date the device wrote. */
+	assert_int_equal(qint(hdb(f), "SELECT archived_at FROM "
+	    "local_purged_rooms WHERE room_id = 'room-a'"), T0 - 3650 * DAY_MS);
+}
+
 static void
 test_not_archived(void **state)
 {
@@ -762,6 +788,7 @@ main(void)
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 	const struct CMUnitTest tests[] = {
 		T(test_not_expired),
+		T(test_device_clock_behind),
 		T(test_not_archived),
 		T(test_expired),
 		T(test_one_transaction),
