@@ -20,14 +20,13 @@
 #include "common/log.h"
 #include "daemon/store.h"
 
-/* Tables with a room_id column whose rows are kept or handled apart. */
-
 /* When a room's retention period starts (SQL over rooms r and
  * room_details d; see retention_purge). */
 #define RETENTION_SINCE "max(d.archived_at, coalesce((SELECT " \
 	"max(l.created_at) FROM local_hub_log l WHERE l.room_id = " \
 	"r.room_id), 0))"
 
+/* Tables with a room_id column whose rows are kept or handled apart. */
 static const char *const retention_keep[] = {
 	"local_purged_rooms",		/* the tombstones themselves */
 	"local_hub_device_rooms",	/* each device's pending purge */
