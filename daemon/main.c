@@ -210,6 +210,7 @@ main(int argc, char **argv)
 	so.vfs = vfsname;
 	so.origin = conf.device_id;
 	so.is_hub = strcmp(conf.role, "hub") == 0;
+	so.idle_checkpoint = 1;
 	if (store_open(&so, &store, &why) != 0) {
 		log_warnx("%s", why.text[0] ? why.text : "cannot open the replica");
 		goto out;

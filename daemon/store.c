@@ -7,6 +7,7 @@
  * file, and the WAL index then lives in heap memory instead of a -shm
  * file), temp_store=MEMORY (the VFS refuses temporary files), foreign keys
  * off (rows of a room may arrive before the directory rows they name).
+ * Checkpoints: SQLite's, or the store's idle thread (store.h).
  */
 #include "daemon/store.h"
 
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/buf.h"
 #include "common/hlc.h"
@@ -47,6 +49,14 @@ struct store {
 	int ntables;
 	sqlite3_stmt *st_commit;	/* COMMIT */
 	sqlite3_stmt *st_hlc;		/* persist the clock */
+	/* Idle checkpoints (store.h); wal_pages and last_commit_ms are
+	 * written by the WAL hook, which runs under lock. */
+	pthread_t ckpt;
+	pthread_mutex_t ckpt_mu;	/* ckpt_stop, ckpt_cv */
+	pthread_cond_t ckpt_cv;		/* store_close wakes it to stop */
+	int ckpt_started, ckpt_stop;
+	int wal_pages;
+	int64_t last_commit_ms;		/* monotonic */
 };
 
 struct store_tx {
@@ -160,11 +170,75 @@ store_load_tables(struct store *s)
 	return 0;
 }
 
+static int64_t
+store_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+store_checkpoint(struct store *s)
+{
+	int log = 0, done = 0;
+
+	if (sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_PASSIVE,
+	    &log, &done) != SQLITE_OK)
+		log_warnx("store: checkpoint: %s", sqlite3_errmsg(s->db));
+	else if (done == log)
+		s->wal_pages = 0;
+}
+
+/* After every COMMIT, under lock: the WAL now holds pages frames. */
+static int
+store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	struct store *s = arg;
+
+	(void)db;
+	(void)name;
+	s->wal_pages = pages;
+	s->last_commit_ms = store_mono_ms();
+	if (pages >= STORE_WAL_MAX_PAGES)
+		store_checkpoint(s);
+	return SQLITE_OK;
+}
+
+static void *
+store_ckpt_main(void *arg)
+{
+	struct store *s = arg;
+	struct timespec ts;
+	int64_t due;
+
+	pthread_mutex_lock(&s->ckpt_mu);
+	while (!s->ckpt_stop) {
+		due = store_mono_ms() + STORE_IDLE_MS;
+		ts.tv_sec = (time_t)(due / 1000);
+		ts.tv_nsec = (long)(due % 1000) * 1000000L;
+		(void)pthread_cond_timedwait(&s->ckpt_cv, &s->ckpt_mu, &ts);
+		if (s->ckpt_stop)
+			break;
+		/* Never wait for the store: someone is using it. */
+		if (pthread_mutex_trylock(&s->lock) != 0)
+			continue;
+		if (s->wal_pages >= STORE_WAL_IDLE_PAGES &&
+		    store_mono_ms() - s->last_commit_ms >= STORE_IDLE_MS)
+			store_checkpoint(s);
+		pthread_mutex_unlock(&s->lock);
+	}
+	pthread_mutex_unlock(&s->ckpt_mu);
+	return NULL;
+}
+
 int
 store_open(const struct store_opts *o, struct store **out,
     struct rk_why *why)
 {
 	struct store *s = NULL;
+	pthread_condattr_t ca;
 	int rc;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL ||
@@ -173,6 +247,11 @@ store_open(const struct store_opts *o, struct store **out,
 		goto out;
 	}
 	pthread_mutex_init(&s->lock, NULL);
+	pthread_mutex_init(&s->ckpt_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->ckpt_cv, &ca);
+	pthread_condattr_destroy(&ca);
 	s->is_hub = o->is_hub;
 	s->clock = o->clock;
 	if (sqlite3_open_v2(o->path, &s->db,
@@ -212,6 +291,15 @@ store_open(const struct store_opts *o, struct store **out,
 		    sqlite3_errmsg(s->db));
 		goto out;
 	}
+	if (o->idle_checkpoint) {
+		if ((rc = store_exec(s->db, "PRAGMA wal_autocheckpoint = 0")) !=
+		    0) {
+			rk_whyf(why, rc, "cannot use %s: %s", o->path,
+			    sqlite3_errmsg(s->db));
+			goto out;
+		}
+		sqlite3_wal_hook(s->db, store_wal_hook, s);
+	}
 	if ((rc = store_load_tables(s)) != 0) {
 		rk_whyf(why, rc, "cannot read the schema of %s", o->path);
 		goto out;
@@ -239,6 +327,14 @@ store_open(const struct store_opts *o, struct store **out,
 		rc = rk_whyf(why, RK_EDB, "store: %s", sqlite3_errmsg(s->db));
 		goto out;
 	}
+	if (o->idle_checkpoint) {
+		if (pthread_create(&s->ckpt, NULL, store_ckpt_main, s) != 0) {
+			rc = rk_whyf(why, RK_ENOMEM, "store: cannot start a "
+			    "thread");
+			goto out;
+		}
+		s->ckpt_started = 1;
+	}
 	*out = s;
 	s = NULL;
 	rc = 0;
@@ -252,6 +348,13 @@ store_close(struct store *s)
 {
 	if (s == NULL)
 		return;
+	if (s->ckpt_started) {
+		pthread_mutex_lock(&s->ckpt_mu);
+		s->ckpt_stop = 1;
+		pthread_cond_signal(&s->ckpt_cv);
+		pthread_mutex_unlock(&s->ckpt_mu);
+		pthread_join(s->ckpt, NULL);
+	}
 	store_tx_abort(s->open_tx);
 	if (s->st_hlc != NULL && store_save_hlc(s, NULL) != 0)
 		log_warnx("store: cannot save the clock at close");
@@ -263,8 +366,17 @@ store_close(struct store *s)
 	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK)
 		log_warnx("store: close: %s", sqlite3_errmsg(s->db));
 	free(s->origin);
+	pthread_cond_destroy(&s->ckpt_cv);
+	pthread_mutex_destroy(&s->ckpt_mu);
 	pthread_mutex_destroy(&s->lock);
 	free(s);
+}
+
+int
+store_set_durable(struct store *s, int durable)
+{
+	return store_exec(s->db, durable ? "PRAGMA synchronous = FULL" :
+	    "PRAGMA synchronous = NORMAL");
 }
 
 void

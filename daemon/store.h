@@ -30,7 +30,24 @@ struct store_opts {
 	const char *origin;		/* this replica's device id */
 	int is_hub;			/* hubs may write the directory */
 	const struct rk_clock *clock;	/* NULL: wall clock */
+	int idle_checkpoint;		/* see below; 0: SQLite's own */
 };
+
+/*
+ * Checkpoints (copying the WAL back into the database file) cost a few
+ * milliseconds per thousand pages, and SQLite's own policy runs one inside
+ * whichever COMMIT crosses 1000 pages: some user's write or some sync
+ * answer pays for everyone's.  With idle_checkpoint set (renkeid sets it)
+ * a thread of the store's own runs them instead, once the WAL holds
+ * STORE_WAL_IDLE_PAGES and nothing was committed for STORE_IDLE_MS; it only
+ * takes the store when no one else holds it.  A WAL that still reaches
+ * STORE_WAL_MAX_PAGES (a long burst of writes with no pause) is
+ * checkpointed at that COMMIT, as SQLite would.  Without the option
+ * (tools, tests) SQLite's policy stands.
+ */
+#define STORE_WAL_IDLE_PAGES	1000
+#define STORE_WAL_MAX_PAGES	8000
+#define STORE_IDLE_MS		200
 
 int store_open(const struct store_opts *o, struct store **out,
     struct rk_why *why) RK_MUST_CHECK;
@@ -88,6 +105,19 @@ int store_outbox_raw(const void *blob, size_t n, const void **raw,
 
 /* Outbox entries not yet acknowledged by a hub. */
 int store_pending_count(struct store *s, int64_t *n) RK_MUST_CHECK;
+
+/*
+ * Every COMMIT waits for the disk (synchronous=FULL) unless, between
+ * transactions, store_set_durable(s, 0) says the next ones may skip that
+ * wait: for bookkeeping that a power cut may lose without harm, such as a
+ * hub's answers that are asked for again when an envelope is re-sent, or
+ * a request nonce whose request could only be replayed to the same
+ * effect.  A crash of the process still loses nothing (the WAL is
+ * written, only not flushed), the commits keep their order, and the next
+ * durable COMMIT flushes them too.  store_set_durable(s, 1) goes back.
+ * Under store_lock, outside a transaction.
+ */
+int store_set_durable(struct store *s, int durable) RK_MUST_CHECK;
 
 /* Maps the last SQLite error on db to an rk_err (SQLITE_FULL -> RK_EFULL). */
 int store_sqlite_err(struct sqlite3 *db);

@@ -1038,6 +1038,7 @@ hub_up(const char *base, struct hubctx *h)
 	so.vfs = "bench-hub";
 	so.origin = B_HUB_ID;
 	so.is_hub = 1;
+	so.idle_checkpoint = 1;		/* as renkeid */
 	if ((rc = store_open(&so, &h->s, &why)) != 0) {
 		bwarn("hub store: %s", why.text);
 		return rc;
@@ -1187,6 +1188,7 @@ dev_open(struct dev *d, const char *base, const char *name,
 	so.path = path;
 	so.vfs = d->vfsname;
 	so.origin = d->id;
+	so.idle_checkpoint = 1;		/* as renkeid */
 	if ((rc = store_open(&so, &d->s, &why)) != 0) {
 		bwarn("device %s store: %s", name, why.text);
 		return rc;

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1404,6 +1406,146 @@ crash_run(struct fx *f, enum crash how)
 	assert_integrity(db_of(f));
 }
 
+/* --- checkpoints and durability ------------------------------------------ */
+
+static struct store *
+open_ckpt(struct fx *f, const char *name, int idle, char *path, size_t plen)
+{
+	struct store_opts o;
+	struct store *s = NULL;
+	struct rk_why why = { "" };
+
+	snprintf(path, plen, "%s/%s", f->dir, name);
+	memset(&o, 0, sizeof(o));
+	o.path = path;
+	o.vfs = VFS_NAME;
+	o.origin = ORIGIN;
+	o.clock = &f->clk.clock;
+	o.idle_checkpoint = idle;
+	if (store_open(&o, &s, &why) != 0)
+		fail_msg("store_open %s: %s", path, why.text);
+	exec(store_db(s), "CREATE TABLE local_test_blobs (b BLOB)");
+	return s;
+}
+
+static int64_t
+file_size(const char *path)
+{
+	struct stat st;
+
+	assert_int_equal(stat(path, &st), 0);
+	return (int64_t)st.st_size;
+}
+
+/* mib MiB of random (incompressible) bytes in one transaction. */
+static void
+write_mib(struct store *s, int mib)
+{
+	int i;
+
+	exec(store_db(s), "BEGIN");
+	for (i = 0; i < mib; i++)
+		exec(store_db(s), "INSERT INTO local_test_blobs VALUES "
+		    "(randomblob(1048576))");
+	exec(store_db(s), "COMMIT");
+}
+
+static void
+nap_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+/* idle_checkpoint: a WAL past STORE_WAL_IDLE_PAGES is copied back only
+ * once nobody holds the store, and then without anyone asking. */
+static void
+test_idle_checkpoint(void **state)
+{
+	struct fx *f = *state;
+	char path[PATH_MAX + 64];
+	struct store *s = open_ckpt(f, "idle.db", 1, path, sizeof(path));
+	int64_t before, size = 0;
+	int i;
+
+	store_lock(s);
+	before = file_size(path);
+	write_mib(s, 6);	/* ~1500 pages: past the idle mark, not the cap */
+	assert_int_equal(file_size(path), before);
+	/* Held: the thread may not take it, however long it is idle. */
+	nap_ms(4 * STORE_IDLE_MS);
+	assert_int_equal(file_size(path), before);
+	store_unlock(s);
+	for (i = 0; i < 200; i++) {
+		if ((size = file_size(path)) >= before + 5 * 1048576)
+			break;
+		nap_ms(50);
+	}
+	assert_true(size >= before + 5 * 1048576);
+	assert_integrity(store_db(s));
+	store_close(s);
+}
+
+/* A burst past STORE_WAL_MAX_PAGES is checkpointed by its own COMMIT. */
+static void
+test_wal_cap_checkpoint(void **state)
+{
+	struct fx *f = *state;
+	char path[PATH_MAX + 64];
+	struct store *s = open_ckpt(f, "cap.db", 1, path, sizeof(path));
+	int64_t before;
+
+	store_lock(s);
+	before = file_size(path);
+	write_mib(s, STORE_WAL_MAX_PAGES * 4096 / 1048576 + 2);
+	assert_true(file_size(path) >= before + STORE_WAL_MAX_PAGES * 4096LL);
+	store_unlock(s);
+	store_close(s);
+}
+
+/* Without idle_checkpoint, SQLite's own: at the COMMIT past 1000 pages. */
+static void
+test_default_checkpoint(void **state)
+{
+	struct fx *f = *state;
+	char path[PATH_MAX + 64];
+	struct store *s = open_ckpt(f, "plain.db", 0, path, sizeof(path));
+	int64_t before;
+
+	store_lock(s);
+	before = file_size(path);
+	write_mib(s, 6);
+	assert_true(file_size(path) >= before + 5 * 1048576);
+	store_unlock(s);
+	store_close(s);
+}
+
+/* store_set_durable switches FULL and NORMAL, never inside a transaction,
+ * and commits made either way are all there after a reopen. */
+static void
+test_set_durable(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(qint(db_of(f), "PRAGMA synchronous"), 2);
+	assert_int_equal(store_set_durable(f->s, 0), 0);
+	assert_int_equal(qint(db_of(f), "PRAGMA synchronous"), 1);
+	exec(db_of(f), "BEGIN");
+	assert_int_not_equal(store_set_durable(f->s, 1), 0);
+	exec(db_of(f), "INSERT INTO local_meta (key, value) VALUES "
+	    "('lazy', 1)");
+	exec(db_of(f), "COMMIT");
+	assert_int_equal(store_set_durable(f->s, 1), 0);
+	assert_int_equal(qint(db_of(f), "PRAGMA synchronous"), 2);
+	exec(db_of(f), "INSERT INTO local_meta (key, value) VALUES "
+	    "('full', 1)");
+	reopen(f, 0);
+	assert_int_equal(qint(db_of(f), "PRAGMA synchronous"), 2);
+	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM local_meta "
+	    "WHERE key IN ('lazy', 'full')"), 2);
+}
+
 static void
 test_crash_exit_mid_tx(void **state)
 {
@@ -1450,6 +1592,10 @@ main(void)
 		T(test_wrong_key),
 		T(test_foreign_file),
 		T(test_no_plaintext_on_disk),
+		T(test_idle_checkpoint),
+		T(test_wal_cap_checkpoint),
+		T(test_default_checkpoint),
+		T(test_set_durable),
 		T(test_crash_exit_mid_tx),
 		T(test_crash_kill_mid_tx),
 		T(test_crash_kill_after_commit),
