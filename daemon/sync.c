@@ -911,9 +911,13 @@ batch_reapply(sqlite3 *db, const struct sync_batch *b, uint64_t cursor)
 
 	if (b->nsnap > 0 && b->snap != NULL && b->snap->next_cursor > snapcur)
 		snapcur = b->snap->next_cursor;
+	/* Two index searches (schema 006), not a walk of every acked
+	 * entry ever written. */
 	if ((rc = db_prepare(db, "SELECT seq, room_id, status, acked_hub_seq"
-	    " FROM local_outbox WHERE status = 'pending' OR (status = 'acked'"
-	    " AND acked_hub_seq > ?1) ORDER BY seq", &sel)) != 0)
+	    " FROM local_outbox WHERE status = 'pending' UNION ALL SELECT seq,"
+	    " room_id, status, acked_hub_seq FROM local_outbox INDEXED BY"
+	    " local_outbox_acked WHERE status = 'acked' AND acked_hub_seq > ?1"
+	    " ORDER BY 1", &sel)) != 0)
 		goto out;
 	sqlite3_bind_int64(sel, 1, (sqlite3_int64)(snapcur < cursor ? snapcur :
 	    cursor));
@@ -1088,9 +1092,10 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 	}
 	if (rc != 1)
 		goto out;
-	if ((rc = db_prepare(db, "UPDATE local_outbox SET applied = X''"
-	    " WHERE status = 'acked' AND acked_hub_seq = ?1 AND"
-	    " (applied IS NULL OR length(applied) > 0)", &put)) != 0)
+	if ((rc = db_prepare(db, "UPDATE local_outbox INDEXED BY"
+	    " local_outbox_acked SET applied = X'' WHERE status = 'acked' AND"
+	    " acked_hub_seq = ?1 AND (applied IS NULL OR length(applied) > 0)",
+	    &put)) != 0)
 		goto out;
 	for (j = 0; j < n; j++) {
 		sqlite3_bind_int64(put, 1, envs[j].hub_seq);
@@ -1376,8 +1381,8 @@ sync_range_merge(sqlite3 *db, const char *room, int64_t first, int64_t last,
 	/* The entries first sent in this range: its room's, with other
 	 * rooms' entries between them (sync_assign_ranges). */
 	if ((rc = db_prepare(db, "SELECT changeset, hlc, schema_version FROM"
-	    " local_outbox WHERE room_id = ?3 AND env_first = ?1 AND"
-	    " env_last = ?2 ORDER BY seq", &st)) != 0)
+	    " local_outbox WHERE seq BETWEEN ?1 AND ?2 AND room_id = ?3 AND"
+	    " env_first = ?1 AND env_last = ?2 ORDER BY seq", &st)) != 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, first);
 	sqlite3_bind_int64(st, 2, last);
@@ -1469,12 +1474,15 @@ sync_push_results(sqlite3 *db, json_t *answer, int64_t *refused,
 		    "results");
 	if ((rc = db_exec(db, "BEGIN IMMEDIATE")) != 0)
 		return rk_whyf(why, rc, "cannot record the hub's answer");
+	/* seq BETWEEN: the range's own rows, not every pending one. */
 	if ((rc = db_prepare(db, "UPDATE local_outbox SET status = 'acked',"
-	    " acked_hub_seq = ?1 WHERE origin = ?2 AND env_first = ?3 AND"
-	    " env_last = ?4 AND status = 'pending'", &ack)) != 0 ||
+	    " acked_hub_seq = ?1 WHERE seq BETWEEN ?3 AND ?4 AND origin = ?2"
+	    " AND env_first = ?3 AND env_last = ?4 AND status = 'pending'",
+	    &ack)) != 0 ||
 	    (rc = db_prepare(db, "UPDATE local_outbox SET status = 'refused',"
-	    " refused_reason = ?1 WHERE origin = ?2 AND env_first = ?3 AND"
-	    " env_last = ?4 AND status = 'pending'", &ref)) != 0)
+	    " refused_reason = ?1 WHERE seq BETWEEN ?3 AND ?4 AND origin = ?2"
+	    " AND env_first = ?3 AND env_last = ?4 AND status = 'pending'",
+	    &ref)) != 0)
 		goto out;
 	json_array_foreach(results, i, r) {
 		const char *origin = json_string_value(json_object_get(r,
