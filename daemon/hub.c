@@ -2239,7 +2239,7 @@ hub_auth(struct hub *h, const struct reqsig_headers *hd, const char *method,
 	struct hub_seen_ctx sc;
 	struct hub_dev dev;
 	char dname[80];
-	int rc;
+	int rc, lazy = 0;
 
 	hub_safe(dname, sizeof(dname), hd->device, strnlen(hd->device,
 	    sizeof(hd->device)));
@@ -2257,6 +2257,14 @@ hub_auth(struct hub *h, const struct reqsig_headers *hd, const char *method,
 	}
 	sc.db = db;
 	sc.now = rk_now_ms(h->clock);
+	/* A nonce lost in a power cut lets its request be replayed to the
+	 * same effect only (store_set_durable): pushes are deduplicated,
+	 * the rest reads or reports.  The disk wait is the push's. */
+	if ((rc = store_set_durable(h->s, 0)) != 0) {
+		rk_whyf(why, rc, "cannot check the request");
+		goto out;
+	}
+	lazy = 1;
 	if ((rc = hub_exec(db, "BEGIN IMMEDIATE")) != 0) {
 		rk_whyf(why, rc, "cannot check the request");
 		goto out;
@@ -2289,6 +2297,11 @@ hub_auth(struct hub *h, const struct reqsig_headers *hd, const char *method,
 	if (rc == 0)
 		memcpy(device_out, hd->device, strlen(hd->device) + 1);
 out:
+	if (lazy && store_set_durable(h->s, 1) != 0) {
+		log_warnx("hub: cannot make commits durable again");
+		if (rc == 0)
+			rc = rk_whyf(why, RK_EDB, "cannot check the request");
+	}
 	store_unlock(h->s);
 	return rc;
 }

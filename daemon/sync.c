@@ -2074,8 +2074,16 @@ sync_push(struct sync *sy, CURL *c, const struct hubcfg *h,
 		}
 		if ((rc = sync_lock(sy, h, why)) != 0)
 			goto out;
-		rc = sync_push_results(store_db(sy->s), answer, &ref, &def,
-		    first_reason, sizeof(first_reason), why);
+		/* Answers lost in a power cut are asked for again: the
+		 * entries stay pending, go again, and come back as
+		 * duplicates (store_set_durable). */
+		if ((rc = store_set_durable(sy->s, 0)) == 0) {
+			rc = sync_push_results(store_db(sy->s), answer, &ref,
+			    &def, first_reason, sizeof(first_reason), why);
+			if (store_set_durable(sy->s, 1) != 0 && rc == 0)
+				rc = rk_whyf(why, RK_EDB, "cannot make commits "
+				    "durable again");
+		}
 		store_unlock(sy->s);
 		if (rc != 0)
 			goto out;
