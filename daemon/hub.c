@@ -1790,14 +1790,20 @@ hub_snap_room(struct hub *h, const char *room, sqlite3_stmt **sel,
 }
 
 /* ctl of a snapshot answer: {"snapshot": [], "purge": [], "rooms":
- * [given...], "refused": [...]}; *out is the caller's to free(). */
+ * [given...], "refused": [...]} and "joined": [...] unless joined is
+ * NULL; *out is the caller's to free(). */
 static int
-hub_snap_ctl(json_t *given, json_t *refused, char **out)
+hub_snap_ctl(json_t *given, json_t *refused, json_t *joined, char **out)
 {
 	json_t *o;
 
 	o = json_pack("{s:[],s:[],s:O,s:O}", "snapshot", "purge", "rooms",
 	    given, "refused", refused);
+	if (o != NULL && joined != NULL &&
+	    json_object_set(o, "joined", joined) != 0) {
+		json_decref(o);
+		return RK_ENOMEM;
+	}
 	if (o == NULL || (*out = json_dumps(o, JSON_COMPACT)) == NULL) {
 		json_decref(o);
 		return RK_ENOMEM;
@@ -1806,9 +1812,90 @@ hub_snap_ctl(json_t *given, json_t *refused, char **out)
 	return 0;
 }
 
+/* Reads room into sn, records that the device has it as of head (st:
+ * the INSERT into local_hub_device_rooms) and names it in given.  room
+ * must outlive sn. */
+static int
+hub_snap_give(struct hub *h, sqlite3_stmt **sel, sqlite3_stmt *st,
+    const char *device_id, const char *room, int64_t head,
+    struct hub_snap *sn, json_t *given, struct rk_why *why)
+{
+	sqlite3 *db = store_db(h->s);
+	int rc;
+
+	if ((rc = hub_snap_room(h, room, sel, sn)) != 0)
+		return rk_whyf(why, rc, "cannot make the snapshot of %s",
+		    room[0] ? room : "the directory");
+	sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, room, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, head);
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return store_sqlite_err(db);
+	if (json_array_append_new(given, json_string(room)) != 0)
+		return RK_ENOMEM;
+	return 0;
+}
+
+/* HUB_SNAP_JOINED: the rooms in mine that the device has not been given
+ * and did not name, into sn and given while the budget lasts (none if
+ * full), else into left. */
+static int
+hub_snap_joined(struct hub *h, sqlite3_stmt **sel, sqlite3_stmt *st,
+    const char *device_id, const char *const *rooms, size_t n, int full,
+    int64_t head, json_t *mine, struct hub_snap *sn, json_t *given,
+    json_t *left, struct rk_why *why)
+{
+	sqlite3 *db = store_db(h->s);
+	sqlite3_stmt *had = NULL;
+	json_t *v;
+	size_t i, k;
+	int rc, have;
+
+	if ((rc = hub_prepare(db, "SELECT EXISTS (SELECT 1 FROM "
+	    "local_hub_device_rooms WHERE device_id = ?1 AND room_id = ?2 AND "
+	    "since_seq >= 0)", &had)) != 0)
+		return rc;
+	json_array_foreach(mine, k, v) {
+		const char *room = json_string_value(v);
+
+		for (i = 0; i < n; i++)
+			if (strcmp(rooms[i], room) == 0)
+				break;
+		if (i < n)
+			continue;
+		sqlite3_bind_text(had, 1, device_id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(had, 2, room, -1, SQLITE_STATIC);
+		have = sqlite3_step(had) == SQLITE_ROW ?
+		    sqlite3_column_int(had, 0) : store_sqlite_err(db);
+		sqlite3_reset(had);
+		if (have < 0) {
+			rc = have;
+			break;
+		}
+		if (have)
+			continue;
+		if (full || json_array_size(given) >= WIRE_SNAPSHOT_ROOMS_MAX ||
+		    (json_array_size(given) > 0 &&
+		    sn->raw >= HUB_SNAPSHOT_BATCH_RAW)) {
+			if (json_array_append(left, v) != 0) {
+				rc = RK_ENOMEM;
+				break;
+			}
+			continue;
+		}
+		if ((rc = hub_snap_give(h, sel, st, device_id, room, head, sn,
+		    given, why)) != 0)
+			break;
+	}
+	sqlite3_finalize(had);
+	return rc;
+}
+
 int
 hub_snapshot_rooms(struct hub *h, const char *device_id,
-    const char *const *rooms, size_t n, int strict, struct buf *out,
+    const char *const *rooms, size_t n, unsigned flags, struct buf *out,
     struct rk_why *why)
 {
 	sqlite3 *db = store_db(h->s);
@@ -1817,14 +1904,15 @@ hub_snapshot_rooms(struct hub *h, const char *device_id,
 	struct hub_snap sn;
 	struct hub_dev dev;
 	sqlite3_stmt **sel = NULL, *mem = NULL;
-	json_t *given = NULL, *refused = NULL;
+	json_t *given = NULL, *refused = NULL, *mine = NULL, *left = NULL;
 	char *ctl = NULL;
 	int64_t head = 0;
 	size_t i, j;
-	int rc, member;
+	int rc, member, strict = (flags & HUB_SNAP_STRICT) != 0;
 
 	memset(&sn, 0, sizeof(sn));
-	if (n == 0 || n > WIRE_SNAPSHOT_ROOMS_MAX)
+	if ((n == 0 && !(flags & HUB_SNAP_JOINED)) ||
+	    n > WIRE_SNAPSHOT_ROOMS_MAX)
 		return rk_whyf(why, RK_EINVAL, "rooms: 1 to %u rooms",
 		    WIRE_SNAPSHOT_ROOMS_MAX);
 	for (i = 0; i < n; i++) {
@@ -1837,9 +1925,12 @@ hub_snapshot_rooms(struct hub *h, const char *device_id,
 				    "the directory");
 	}
 	if ((given = json_array()) == NULL || (refused = json_array()) ==
-	    NULL || (sel = calloc(h->ntables, sizeof(*sel))) == NULL) {
+	    NULL || (sel = calloc(h->ntables, sizeof(*sel))) == NULL ||
+	    ((flags & HUB_SNAP_JOINED) && (left = json_array()) == NULL)) {
 		json_decref(given);
 		json_decref(refused);
+		json_decref(left);
+		free(sel);
 		return RK_ENOMEM;
 	}
 	store_lock(h->s);
@@ -1901,23 +1992,18 @@ hub_snapshot_rooms(struct hub *h, const char *device_id,
 				continue;
 			}
 		}
-		if ((rc = hub_snap_room(h, rooms[i], sel, &sn)) != 0) {
-			rk_whyf(why, rc, "cannot make the snapshot of %s",
-			    rooms[i][0] ? rooms[i] : "the directory");
+		if ((rc = hub_snap_give(h, sel, st, device_id, rooms[i], head,
+		    &sn, given, why)) != 0)
 			goto out;
-		}
-		sqlite3_bind_text(st, 1, device_id, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, rooms[i], -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, head);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			rc = store_sqlite_err(db);
+	}
+	/* The rooms joined come after those named, as far as the budget
+	 * goes (none if it ran out on those named); the rest are listed. */
+	if (flags & HUB_SNAP_JOINED) {
+		if ((rc = hub_member_rooms(db, dev.staff, &mine)) != 0)
 			goto out;
-		}
-		sqlite3_reset(st);
-		if (json_array_append_new(given, json_string(rooms[i])) != 0) {
-			rc = RK_ENOMEM;
+		if ((rc = hub_snap_joined(h, sel, st, device_id, rooms, n,
+		    i < n, head, mine, &sn, given, left, why)) != 0)
 			goto out;
-		}
 	}
 	if (sn.raw > ENVELOPE_PULL_MAX_RAW) {
 		rc = rk_whyf(why, RK_EPROTO, "the snapshot is larger than one "
@@ -1936,7 +2022,7 @@ hub_snapshot_rooms(struct hub *h, const char *device_id,
 		sqlite3_finalize(sel[i]);
 	store_unlock(h->s);
 	/* Compressing and signing need no lock: other devices go on. */
-	if ((rc = hub_snap_ctl(given, refused, &ctl)) == 0 &&
+	if ((rc = hub_snap_ctl(given, refused, left, &ctl)) == 0 &&
 	    (rc = pull_writer_new((uint64_t)head, (uint64_t)head, ctl,
 	    &w)) == 0) {
 		for (i = 0; i < sn.n && rc == 0; i++)
@@ -1964,6 +2050,8 @@ done:
 	free(sel);
 	json_decref(given);
 	json_decref(refused);
+	json_decref(mine);
+	json_decref(left);
 	return rc;
 }
 
@@ -1973,7 +2061,8 @@ hub_snapshot(struct hub *h, const char *device_id, const char *room,
 {
 	const char *rooms[1] = { room };
 
-	return hub_snapshot_rooms(h, device_id, rooms, 1, 1, out, why);
+	return hub_snapshot_rooms(h, device_id, rooms, 1, HUB_SNAP_STRICT, out,
+	    why);
 }
 
 /* ---- enrolment ---------------------------------------------------------- */

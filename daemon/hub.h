@@ -110,11 +110,17 @@ int hub_snapshot(struct hub *h, const char *device_id, const char *room,
  * order, until their changesets pass HUB_SNAPSHOT_BATCH_RAW (at least
  * one is).  ctl says which: {"rooms": [given...], "refused": [rooms the
  * device's staff is not a member of]}; a room in neither is to be asked
- * for again.  strict: a room not a member's is RK_EDENIED instead (what
- * hub_snapshot does).
+ * for again.  flags: HUB_SNAP_STRICT, a room not a member's is RK_EDENIED
+ * instead (what hub_snapshot does); HUB_SNAP_JOINED (&joined=1), after
+ * the rooms named, every room of the staff's the device has not been
+ * given yet, within the same budget and at most WIRE_SNAPSHOT_ROOMS_MAX
+ * rooms an answer, and ctl "joined": [those left for another request];
+ * with it, rooms may be NULL and n 0.
  */
+#define HUB_SNAP_STRICT	1u
+#define HUB_SNAP_JOINED	2u
 int hub_snapshot_rooms(struct hub *h, const char *device_id,
-    const char *const *rooms, size_t n, int strict, struct buf *out,
+    const char *const *rooms, size_t n, unsigned flags, struct buf *out,
     struct rk_why *why) RK_MUST_CHECK;
 
 /*

@@ -320,7 +320,7 @@ hh_enroll(struct hubhttp *hh, struct MHD_Connection *conn,
  * snapshot answer for them all. */
 static int
 hh_snapshot_rooms(struct hubhttp *hh, const char *device, const char *list,
-    struct buf *b, struct rk_why *why)
+    unsigned flags, struct buf *b, struct rk_why *why)
 {
 	const char *rooms[WIRE_SNAPSHOT_ROOMS_MAX];
 	char *copy, *p, *comma;
@@ -342,7 +342,7 @@ hh_snapshot_rooms(struct hubhttp *hh, const char *device, const char *list,
 			break;
 		*comma = '\0';
 	}
-	rc = hub_snapshot_rooms(hh->hub, device, rooms, n, 0, b, why);
+	rc = hub_snapshot_rooms(hh->hub, device, rooms, n, flags, b, why);
 	free(copy);
 	return rc;
 }
@@ -402,9 +402,19 @@ hh_signed(struct hubhttp *hh, struct MHD_Connection *conn, const char *url,
 		    MHD_GET_ARGUMENT_KIND, "room");
 		const char *list = MHD_lookup_connection_value(conn,
 		    MHD_GET_ARGUMENT_KIND, "rooms");
+		const char *joined = MHD_lookup_connection_value(conn,
+		    MHD_GET_ARGUMENT_KIND, "joined");
 
-		if (list != NULL && room == NULL)
-			rc = hh_snapshot_rooms(hh, device, list, &b, &why);
+		if (joined != NULL && (strcmp(joined, "1") != 0 ||
+		    room != NULL))
+			rc = rk_whyf(&why, RK_EINVAL, "joined: 1, with rooms "
+			    "or alone");
+		else if (joined != NULL && list == NULL)
+			rc = hub_snapshot_rooms(hh->hub, device, NULL, 0,
+			    HUB_SNAP_JOINED, &b, &why);
+		else if (list != NULL && room == NULL)
+			rc = hh_snapshot_rooms(hh, device, list, joined ?
+			    HUB_SNAP_JOINED : 0, &b, &why);
 		else if (list != NULL)
 			rc = rk_whyf(&why, RK_EINVAL, "room and rooms: one or "
 			    "the other");

@@ -2211,6 +2211,7 @@ struct snap_fetch {
 	struct buf path;
 	size_t asked[WIRE_SNAPSHOT_ROOMS_MAX];
 	size_t nask;
+	int joined;		/* the request asks for the rooms joined */
 	struct pull_response resp;
 	int gone;
 	long status;
@@ -2232,10 +2233,11 @@ snap_fetch_main(void *arg)
 }
 
 /* Asks for the next rooms whose state is 0 (marking them 3: asked), in
- * order; *started 0 when none are left to ask for. */
+ * order, and with joined for the rooms joined too; *started 0 when there
+ * is nothing to ask for. */
 static int
 snap_fetch_start(struct snap_fetch *f, char *const *rooms, size_t n,
-    unsigned char *state, int *started)
+    unsigned char *state, int joined, int *started)
 {
 	size_t i;
 	int rc;
@@ -2245,22 +2247,26 @@ snap_fetch_start(struct snap_fetch *f, char *const *rooms, size_t n,
 	f->nask = 0;
 	memset(&f->resp, 0, sizeof(f->resp));
 	f->why.text[0] = '\0';
-	if ((rc = buf_appendf(&f->path, "/v1/snapshot?rooms=")) != 0)
+	if ((rc = buf_appendf(&f->path, "/v1/snapshot?")) != 0)
 		return rc;
 	for (i = 0; i < n && f->nask < WIRE_SNAPSHOT_ROOMS_MAX; i++) {
 		if (state[i] != 0)
 			continue;
-		if ((rc = buf_appendf(&f->path, "%s%s", f->nask ? "," : "",
-		    rooms[i])) != 0)
+		if ((rc = buf_appendf(&f->path, "%s%s", f->nask ? "," :
+		    "rooms=", rooms[i])) != 0)
 			return rc;
 		f->asked[f->nask++] = i;
 	}
-	if (f->nask == 0)
+	if (f->nask == 0 && !joined)
 		return 0;
+	if (joined && (rc = buf_appendf(&f->path, "%sjoined=1", f->nask ?
+	    "&" : "")) != 0)
+		return rc;
 	if ((rc = buf_append(&f->path, "", 1)) != 0)
 		return rc;
 	for (i = 0; i < f->nask; i++)
 		state[f->asked[i]] = 3;
+	f->joined = joined;
 	if (pthread_create(&f->thread, NULL, snap_fetch_main, f) != 0)
 		return RK_ENOMEM;
 	f->running = 1;
@@ -2295,22 +2301,26 @@ snap_fetch_free(struct snap_fetch *f)
  * rooms per request as the hub gives (hub_snapshot_rooms), each answer
  * applied in one transaction while the next is fetched.  state[i] ends 1
  * for a room applied, 2 for one the hub refuses (the staff is not a
- * member any more).  *mincur and *maxhead take in each answer's cursor and
- * head.  progress_base and progress_total place these rooms in the
- * "snapshot" phase shown.
+ * member any more).  *joined set: also every room the staff has joined
+ * that the hub has not given this device yet (&joined=1), asked for until
+ * the hub has none left; it stays set only if every answer said what was
+ * left (a hub that does not know &joined=1 ignores it, and then a pull
+ * must name the rooms joined).  *mincur and *maxhead take in each
+ * answer's cursor and head.  progress_base and progress_total place these
+ * rooms in the "snapshot" phase shown.
  */
 static int
 sync_snapshot_rooms(struct sync *sy, CURL *c, const struct hubcfg *h,
-    char *const *rooms, size_t n, unsigned char *state, uint64_t *mincur,
-    uint64_t *maxhead, size_t progress_base, size_t progress_total,
-    struct rk_why *why)
+    char *const *rooms, size_t n, unsigned char *state, int *joined,
+    uint64_t *mincur, uint64_t *maxhead, size_t progress_base,
+    size_t progress_total, struct rk_why *why)
 {
 	struct snap_fetch *f = NULL, *next = NULL, *tmp;
 	struct pull_response snap;
 	const char *given[WIRE_SNAPSHOT_ROOMS_MAX];
-	size_t done = 0, ngiven, i, k;
+	size_t done = 0, ngiven, nasked, i, j, k;
 	json_t *ctl = NULL, *v;
-	int rc = 0, progress, started;
+	int rc = 0, progress, started, more;
 
 	memset(&snap, 0, sizeof(snap));
 	memset(state, 0, n);
@@ -2331,7 +2341,8 @@ sync_snapshot_rooms(struct sync *sy, CURL *c, const struct hubcfg *h,
 	}
 	sync_set_phase(sy, "snapshot", (int64_t)progress_base,
 	    (int64_t)progress_total);
-	if ((rc = snap_fetch_start(f, rooms, n, state, &started)) != 0)
+	if ((rc = snap_fetch_start(f, rooms, n, state, *joined,
+	    &started)) != 0)
 		goto out;
 	while (started) {
 		snap_fetch_join(f);
@@ -2346,20 +2357,48 @@ sync_snapshot_rooms(struct sync *sy, CURL *c, const struct hubcfg *h,
 		}
 		snap = f->resp;
 		memset(&f->resp, 0, sizeof(f->resp));
-		ctl = json_loads(snap.ctl_json ? snap.ctl_json : "{}", 0, NULL);
-		/* Mark what the answer covers; only rooms asked for count. */
-		ngiven = 0;
+		if ((ctl = json_loads(snap.ctl_json ? snap.ctl_json : "{}", 0,
+		    NULL)) == NULL) {
+			rc = rk_whyf(why, RK_EPROTO, "the hub's snapshot control "
+			    "is not JSON");
+			break;
+		}
+		/* Mark what the answer covers: rooms asked for (state 3)
+		 * and, when asking for the rooms joined, any other room,
+		 * which must be one not given yet.  given[] points into ctl
+		 * or rooms[]. */
+		ngiven = nasked = 0;
 		progress = 0;
-		json_array_foreach(json_object_get(ctl, "rooms"), k, v)
-			for (i = 0; i < f->nask; i++)
-				if (json_is_string(v) &&
-				    state[f->asked[i]] == 3 &&
-				    strcmp(json_string_value(v),
-				    rooms[f->asked[i]]) == 0) {
-					state[f->asked[i]] = 1;
-					given[ngiven++] = rooms[f->asked[i]];
-					progress = 1;
-				}
+		json_array_foreach(json_object_get(ctl, "rooms"), k, v) {
+			const char *r = json_string_value(v);
+
+			if (r == NULL)
+				continue;
+			for (i = 0; i < n; i++)
+				if ((state[i] == 3 || (f->joined &&
+				    state[i] == 0)) && strcmp(r, rooms[i]) == 0)
+					break;
+			for (j = 0; j < ngiven; j++)
+				if (strcmp(given[j], r) == 0)
+					break;
+			if (j < ngiven || ngiven == WIRE_SNAPSHOT_ROOMS_MAX ||
+			    (i == n && (!f->joined || !id_valid_name(r)))) {
+				rc = rk_whyf(why, RK_EPROTO, "the hub's snapshot "
+				    "answer gives a room not asked for, or "
+				    "one twice");
+				break;
+			}
+			if (i < n) {
+				state[i] = 1;
+				given[ngiven++] = rooms[i];
+				nasked++;
+			} else {
+				given[ngiven++] = r;
+			}
+			progress = 1;
+		}
+		if (rc != 0)
+			break;
 		json_array_foreach(json_object_get(ctl, "refused"), k, v)
 			for (i = 0; i < f->nask; i++)
 				if (json_is_string(v) &&
@@ -2371,19 +2410,22 @@ sync_snapshot_rooms(struct sync *sy, CURL *c, const struct hubcfg *h,
 					done++;
 					progress = 1;
 				}
-		json_decref(ctl);
-		ctl = NULL;
+		if (f->joined && !json_is_array(json_object_get(ctl,
+		    "joined")))
+			*joined = 0;
+		more = f->joined &&
+		    json_array_size(json_object_get(ctl, "joined")) > 0;
 		/* Asked for and not covered: to be asked for again. */
 		for (i = 0; i < f->nask; i++)
 			if (state[f->asked[i]] == 3)
 				state[f->asked[i]] = 0;
-		if (!progress) {
+		if (!progress && (f->nask > 0 || more)) {
 			rc = rk_whyf(why, RK_EPROTO, "the hub's snapshot answer "
 			    "gives none of the rooms asked for");
 			break;
 		}
 		/* The next request goes out before this answer is applied. */
-		if ((rc = snap_fetch_start(next, rooms, n, state,
+		if ((rc = snap_fetch_start(next, rooms, n, state, more,
 		    &started)) != 0)
 			break;
 		if (ngiven > 0) {
@@ -2395,7 +2437,7 @@ sync_snapshot_rooms(struct sync *sy, CURL *c, const struct hubcfg *h,
 			b.snap = &snap;
 			if ((rc = sync_apply_locked(sy, h, &b, why)) != 0)
 				break;
-			done += ngiven;
+			done += nasked;
 			if (snap.next_cursor < *mincur)
 				*mincur = snap.next_cursor;
 			if (snap.head > *maxhead)
@@ -2406,6 +2448,8 @@ sync_snapshot_rooms(struct sync *sy, CURL *c, const struct hubcfg *h,
 			sync_set_phase(sy, "snapshot", (int64_t)(progress_base +
 			    done), (int64_t)progress_total);
 		}
+		json_decref(ctl);
+		ctl = NULL;
 		pull_response_release(&snap);
 		memset(&snap, 0, sizeof(snap));
 		tmp = f;
@@ -2413,6 +2457,7 @@ sync_snapshot_rooms(struct sync *sy, CURL *c, const struct hubcfg *h,
 		next = tmp;
 	}
 out:
+	json_decref(ctl);
 	pull_response_release(&snap);
 	snap_fetch_free(f);
 	snap_fetch_free(next);
@@ -2423,11 +2468,13 @@ out:
  * The directory and every room held here, from snapshots: after enrolment,
  * or when the hub has compacted its log past the cursor (410).  A room the
  * hub will not give any more is purged, unless it has unsent changes
- * (a room created here and not yet pushed).
+ * (a room created here and not yet pushed).  *at_head: every answer was
+ * at one hub seq, so a pull after it would bring nothing the snapshots
+ * did not (rooms joined meanwhile are named by the next pull).
  */
 static int
 sync_full_snapshot(struct sync *sy, CURL *c, const struct hubcfg *h,
-    struct rk_why *why)
+    int *at_head, struct rk_why *why)
 {
 	sqlite3_stmt *st = NULL;
 	char **rooms = NULL, **nr;
@@ -2435,8 +2482,9 @@ sync_full_snapshot(struct sync *sy, CURL *c, const struct hubcfg *h,
 	size_t n = 0, cap = 0, i;
 	uint64_t mincur = UINT64_MAX, maxhead = 0;
 	int64_t pend = 0;
-	int rc;
+	int rc, joined = 1;
 
+	*at_head = 0;
 	if ((rc = sync_lock(sy, h, why)) != 0)
 		return rc;
 	/* The directory first, then the rooms. */
@@ -2477,8 +2525,8 @@ sync_full_snapshot(struct sync *sy, CURL *c, const struct hubcfg *h,
 		rc = RK_ENOMEM;
 		goto out;
 	}
-	if ((rc = sync_snapshot_rooms(sy, c, h, rooms, n, state, &mincur,
-	    &maxhead, 0, n, why)) != 0)
+	if ((rc = sync_snapshot_rooms(sy, c, h, rooms, n, state, &joined,
+	    &mincur, &maxhead, 0, n, why)) != 0)
 		goto out;
 	if (state[0] != 1) {
 		rc = rk_whyf(why, RK_EPROTO, "the hub did not give the "
@@ -2510,7 +2558,9 @@ sync_full_snapshot(struct sync *sy, CURL *c, const struct hubcfg *h,
 	}
 	if ((rc = sync_lock(sy, h, why)) != 0)
 		goto out;
-	if ((rc = db_exec(store_db(sy->s), "BEGIN IMMEDIATE")) == 0 &&
+	/* Lost in a power cut, this only means snapshots again. */
+	if ((rc = store_set_durable(sy->s, 0)) == 0 &&
+	    (rc = db_exec(store_db(sy->s), "BEGIN IMMEDIATE")) == 0 &&
 	    (rc = meta_set_i64(store_db(sy->s), META_CURSOR,
 	    (int64_t)mincur)) == 0 &&
 	    (rc = meta_set_i64(store_db(sy->s), META_HEAD,
@@ -2521,7 +2571,10 @@ sync_full_snapshot(struct sync *sy, CURL *c, const struct hubcfg *h,
 		db_rollback(store_db(sy->s));
 		rk_whyf(why, rc, "cannot save the sync cursor");
 	}
+	if (store_set_durable(sy->s, 1) != 0 && rc == 0)
+		rc = rk_whyf(why, RK_EDB, "cannot make commits durable again");
 	store_unlock(sy->s);
+	*at_head = rc == 0 && joined && mincur == maxhead;
 out:
 	for (i = 0; i < n; i++)
 		free(rooms[i]);
@@ -2541,10 +2594,11 @@ sync_pull(struct sync *sy, CURL *c, const struct hubcfg *h, int full,
 	int64_t cur = 0, start = -1, gone_count = 0;
 	uint64_t ncur, nhead;
 	long status;
-	int gone, rc = 0;
+	int gone, at_head = 0, rc = 0;
 
 	memset(&pr, 0, sizeof(pr));
-	if (full && (rc = sync_full_snapshot(sy, c, h, why)) != 0)
+	if (full && ((rc = sync_full_snapshot(sy, c, h, &at_head, why)) != 0 ||
+	    at_head))
 		return rc;
 	for (;;) {
 		if ((rc = sync_lock(sy, h, why)) != 0)
@@ -2574,7 +2628,7 @@ sync_pull(struct sync *sy, CURL *c, const struct hubcfg *h, int full,
 			rc = meta_set_i64(store_db(sy->s), META_FULL, 1);
 			store_unlock(sy->s);
 			if (rc != 0 || (rc = sync_full_snapshot(sy, c, h,
-			    why)) != 0)
+			    &at_head, why)) != 0)
 				break;
 			continue;
 		}
@@ -2601,12 +2655,13 @@ sync_pull(struct sync *sy, CURL *c, const struct hubcfg *h, int full,
 		 * room refused meanwhile is named again by a later pull). */
 		if (nsnap > 0) {
 			unsigned char *state = calloc(nsnap, 1);
+			int joined = 0;
 
 			ncur = UINT64_MAX;
 			nhead = 0;
 			rc = state == NULL ? RK_ENOMEM : sync_snapshot_rooms(sy,
-			    c, h, snaps, nsnap, state, &ncur, &nhead, 0, nsnap,
-			    why);
+			    c, h, snaps, nsnap, state, &joined, &ncur, &nhead,
+			    0, nsnap, why);
 			free(state);
 			if (rc != 0)
 				break;

@@ -99,6 +99,14 @@
  *        them, {"rooms": [given...], "refused": [not a member of...]}, and
  *        the device asks again for any room in neither list.
  *
+ *   GET  /v1/snapshot?rooms=ROOM,...&joined=1  (or ?joined=1 alone)
+ *        -> the same, and after the rooms named every room the device's
+ *        staff belongs to (or is invited to) that this device has not
+ *        been given yet, as far as the answer's budget goes; ctl adds
+ *        "joined": [those rooms left for another request].  A device
+ *        enrolling or starting over asks this way for the directory and
+ *        the rooms it holds, so that one answer usually brings all of it.
+ *
  *   POST /v1/hashes  JSON {"cursor": n, "rooms": {"ROOM": "hex", ...}}
  *        -> {"mismatched": ["ROOM", ...]}; the hub records mismatches.
  */

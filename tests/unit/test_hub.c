@@ -1728,6 +1728,116 @@ test_snapshot_rooms(void **state)
 	assert_int_equal(b.len, 0);
 }
 
+/* Entries in ctl's list key; -1 when the key is absent. */
+static int
+ctl_count(const struct pull_response *r, const char *key)
+{
+	json_t *ctl = json_loads(r->ctl_json, 0, NULL), *a;
+	int n;
+
+	assert_non_null(ctl);
+	a = json_object_get(ctl, key);
+	n = json_is_array(a) ? (int)json_array_size(a) : -1;
+	json_decref(ctl);
+	return n;
+}
+
+static void
+snapshot_joined(struct fx *f, const char *const *rooms, size_t n,
+    struct pull_response *r)
+{
+	struct buf b = BUF_INIT;
+	struct rk_why why = { "" };
+
+	assert_int_equal(hub_snapshot_rooms(f->hub, "devA", rooms, n,
+	    HUB_SNAP_JOINED, &b, &why), 0);
+	assert_int_equal(pull_decode(b.data, b.len, f->hk.sign_pk, r), 0);
+	buf_release(&b);
+}
+
+/* &joined=1: the rooms named, then every room of the staff's the device
+ * was not given yet, at most WIRE_SNAPSHOT_ROOMS_MAX an answer, the rest
+ * listed under "joined"; rooms given are not given again. */
+static void
+test_snapshot_joined(void **state)
+{
+	struct fx *f = *state;
+	struct pull_response r;
+	sqlite3 *cdb = store_db(f->c.s);
+	const char *dir[1] = { "" }, *ra[1] = { "r-a" };
+	struct buf b = BUF_INIT;
+	struct rk_why why = { "" };
+	char js[512];
+	size_t i;
+
+	admin_ok(f, admin_room_create, "{\"room_id\": \"r-a\", "
+	    "\"patient_name\": \"A\", \"consent_date\": \"2025-05-01\", "
+	    "\"members\": [\"dr-1\", \"cm-1\"]}");
+	admin_ok(f, admin_room_create, "{\"room_id\": \"r-b\", "
+	    "\"patient_name\": \"B\", \"consent_date\": \"2025-05-01\", "
+	    "\"members\": [\"dr-1\", \"ph-1\"]}");
+	admin_ok(f, admin_room_create, "{\"room_id\": \"r-c\", "
+	    "\"patient_name\": \"C\", \"consent_date\": \"2025-05-01\", "
+	    "\"members\": [\"dr-1\", \"cm-1\"]}");
+	hub_write(f, "r-c", "INSERT INTO posts (room_id, id, author, "
+	    "created_at, body, hlc) VALUES ('r-c', 'p1', 'dr-1', 1, 'ok', 1)");
+
+	/* The directory asked for, the staff's two rooms brought along. */
+	snapshot_joined(f, dir, 1, &r);
+	assert_string_equal(ctl_list(&r, "rooms"), "(dir),r-a,r-c");
+	assert_int_equal(ctl_count(&r, "joined"), 0);
+	assert_int_equal(ctl_count(&r, "refused"), 0);
+	for (i = 0; i < r.count; i++)
+		assert_true(strcmp(r.entries[i].room, "r-b") != 0);
+	apply_entries(cdb, &r);
+	pull_response_release(&r);
+	assert_same_room(f, cdb, "");
+	assert_same_room(f, cdb, "r-a");
+	assert_same_room(f, cdb, "r-c");
+	assert_int_equal(qint(cdb, "SELECT count(*) FROM posts"), 1);
+
+	/* Nothing new: nothing given; a room named is given again. */
+	snapshot_joined(f, NULL, 0, &r);
+	assert_string_equal(ctl_list(&r, "rooms"), "");
+	assert_int_equal(ctl_count(&r, "joined"), 0);
+	assert_int_equal(r.count, 0);
+	pull_response_release(&r);
+	snapshot_joined(f, ra, 1, &r);
+	assert_string_equal(ctl_list(&r, "rooms"), "r-a");
+	assert_int_equal(ctl_count(&r, "joined"), 0);
+	pull_response_release(&r);
+	/* Without the flag: the rooms named only, and no "joined". */
+	assert_int_equal(hub_snapshot_rooms(f->hub, "devA", dir, 1, 0, &b,
+	    &why), 0);
+	assert_int_equal(pull_decode(b.data, b.len, f->hk.sign_pk, &r), 0);
+	buf_release(&b);
+	assert_string_equal(ctl_list(&r, "rooms"), "(dir)");
+	assert_int_equal(ctl_count(&r, "joined"), -1);
+	pull_response_release(&r);
+	assert_int_equal(hub_snapshot_rooms(f->hub, "devA", NULL, 0, 0, &b,
+	    &why), RK_EINVAL);
+
+	/* More rooms joined than one answer takes. */
+	for (i = 0; i < WIRE_SNAPSHOT_ROOMS_MAX + 2; i++) {
+		snprintf(js, sizeof(js), "{\"room_id\": \"j-%02zu\", "
+		    "\"patient_name\": \"J\", \"consent_date\": "
+		    "\"2025-05-01\", \"members\": [\"dr-1\", \"cm-1\"]}", i);
+		admin_ok(f, admin_room_create, js);
+	}
+	snapshot_joined(f, NULL, 0, &r);
+	assert_int_equal(ctl_count(&r, "rooms"), WIRE_SNAPSHOT_ROOMS_MAX);
+	assert_int_equal(ctl_count(&r, "joined"), 2);
+	assert_string_equal(ctl_list(&r, "joined"), "j-64,j-65");
+	pull_response_release(&r);
+	snapshot_joined(f, NULL, 0, &r);
+	assert_string_equal(ctl_list(&r, "rooms"), "j-64,j-65");
+	assert_int_equal(ctl_count(&r, "joined"), 0);
+	pull_response_release(&r);
+	assert_int_equal(qint(store_db(f->hs), "SELECT count(*) FROM "
+	    "local_hub_device_rooms WHERE device_id = 'devA' AND since_seq >= "
+	    "0"), 3 + WIRE_SNAPSHOT_ROOMS_MAX + 2);
+}
+
 /* ---- conflicts ---------------------------------------------------------- */
 
 static void
@@ -2281,6 +2391,7 @@ main(void)
 		T(test_pull_snapshot_purge),
 		T(test_snapshot_chunks),
 		T(test_snapshot_rooms),
+		T(test_snapshot_joined),
 		T(test_conflict_records),
 		T(test_hashes),
 		T(test_admin_directory),
