@@ -693,16 +693,6 @@ conflicts_note_writers(sqlite3 *db, const void *cs, int n, const char *origin)
 		return 0;
 	if ((rows = malloc(sizeof(*rows))) == NULL)
 		return RK_ENOMEM;
-	if (sqlite3_prepare_v2(db, "INSERT INTO local_hub_writers (table_name,"
-	    " row_key, column_name, origin) VALUES (?1, ?2, ?3, ?4) ON "
-	    "CONFLICT DO UPDATE SET origin = excluded.origin", -1, &up,
-	    NULL) != SQLITE_OK || sqlite3_prepare_v2(db, "DELETE FROM "
-	    "local_hub_writers WHERE table_name = ?1 AND row_key = ?2", -1,
-	    &del, NULL) != SQLITE_OK) {
-		log_warnx("conflicts: %s", sqlite3_errmsg(db));
-		rc = store_sqlite_err(db);
-		goto out;
-	}
 	if (sqlite3changeset_start(&it, n, (void *)cs) != SQLITE_OK) {
 		rc = RK_EPROTO;
 		goto out;
@@ -710,15 +700,35 @@ conflicts_note_writers(sqlite3 *db, const void *cs, int n, const char *origin)
 	while ((step = sqlite3changeset_next(it)) == SQLITE_ROW && rc == 0) {
 		const struct table_columns *t;
 		unsigned char *pk = NULL;
-		int npk = 0;
+		const char *table;
+		int npk = 0, ncol, op, ind;
 
+		/* Most rows are of append-only tables: nothing to note, so
+		 * nothing to decode (or prepare). */
+		if (sqlite3changeset_op(it, &table, &ncol, &op, &ind) !=
+		    SQLITE_OK) {
+			rc = RK_EPROTO;
+			break;
+		}
+		if (!ca_tracked(table))
+			continue;
+		if (up == NULL && (sqlite3_prepare_v2(db, "INSERT INTO "
+		    "local_hub_writers (table_name, row_key, column_name, "
+		    "origin) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE SET "
+		    "origin = excluded.origin", -1, &up, NULL) != SQLITE_OK ||
+		    sqlite3_prepare_v2(db, "DELETE FROM local_hub_writers WHERE "
+		    "table_name = ?1 AND row_key = ?2", -1, &del, NULL) !=
+		    SQLITE_OK)) {
+			log_warnx("conflicts: %s", sqlite3_errmsg(db));
+			rc = store_sqlite_err(db);
+			break;
+		}
 		if (merge_change_from_iter(it, 0, rows, &c) != 0 ||
 		    sqlite3changeset_pk(it, &pk, &npk) != SQLITE_OK) {
 			rc = RK_EPROTO;
 			break;
 		}
-		if (!ca_tracked(c.table) ||
-		    (t = policy_columns_for_table(c.table)) == NULL ||
+		if ((t = policy_columns_for_table(c.table)) == NULL ||
 		    t->ncol != c.ncol || npk != c.ncol)
 			continue;
 		if (ca_key_array(pk, npk, c.op == MERGE_OP_INSERT ? rows->new :
