@@ -21,6 +21,10 @@
  *               sync_enroll to in step (the reference's "fresh pull").
  *               Several rounds (-r), each with its own staff, rooms and
  *               devices; best and median shown.
+ *   history     the nurse day on a device whose outbox already holds
+ *               150,000 entries (30,000 with --quick), acked and pulled
+ *               back, as a year of days leaves it: push and attempt
+ *               times, beside the day's.
  *   ingest      visits-100000 spread over 50 devices (a room belongs to
  *               one device: room index % 50, ~8 rooms and ~2000 records
  *               each, in the file's order), 50 engines pushing at once;
@@ -56,7 +60,7 @@
  *     today's hub deduplication takes them; its work is the same).
  *
  * usage: bench_sync [--quick] [-r rounds] [-k] [-v] [-t tmpdir]
- *                   [-s day,ingest,ceiling] [DATADIR]
+ *                   [-s day,history,ingest,ceiling] [DATADIR]
  *   --quick (or RK_BENCH_QUICK=1): visits-10000 and 10 devices.
  *   DATADIR (or RK_BENCH_DATA) holds the workload; tests/bench/run.sh
  *   passes it last.  -k keeps the files; -v shows the daemon code's log
@@ -126,6 +130,8 @@
 #define B_POLL_US 200		/* progress polling */
 #define B_ROOM_MAX 24
 #define B_TRAIN_MAX 5000	/* changesets the dictionary is trained on */
+#define B_HIST_N 150000		/* outbox history: ~250 days of 600 */
+#define B_QUICK_HIST_N 30000
 
 /* ---- output, time ----------------------------------------------------------- */
 
@@ -1442,6 +1448,10 @@ struct results {
 	double day_fresh_s[B_ROUNDS_MAX], day_fresh_px_s[B_ROUNDS_MAX];
 	double day_push_hub_s[B_ROUNDS_MAX], day_pull_hub_s[B_ROUNDS_MAX];
 	char day_load[B_ROUNDS_MAX][32];
+	/* the nurse day on a device with a long outbox history */
+	int hist_run;
+	size_t hist_n;
+	double hist_push_s, hist_attempt_s, hist_fill_s;
 	/* bytes and hub times of round 1 (through the relay) */
 	struct pclass day_push[PC_N], day_pull[PC_N], day_fresh[PC_N];
 	/* envelope analysis (bytes of the whole day) */
@@ -1867,6 +1877,92 @@ struct ing_wi;
 static int run_ingest_whatif(struct hubctx *h, struct dev *devs,
     unsigned ndev);
 static int ing_pre_copies(struct hubctx *h, const char *base);
+
+/* ---- scenario: the nurse day after a long history ------------------------- */
+
+/*
+ * A device keeps every outbox entry it ever wrote.  Here device A starts
+ * with hist_n of them already acked and pulled back (about a year of a
+ * nurse's days), written straight into its outbox, then writes the day
+ * and pushes it: the push and the attempt should take what they take
+ * without the history.
+ */
+static int
+run_history(const char *base, struct hubctx *h, const struct dataset *day,
+    size_t hist_n)
+{
+	struct day y;
+	struct prog pg;
+	char st[2][40], sql[1024];
+	double t0, t1, tp;
+	uint64_t ticket;
+	sqlite3 *db;
+	size_t i;
+	int rc;
+
+	memset(&y, 0, sizeof(y));
+	for (i = 0; i < 2; i++) {
+		snprintf(st[i], sizeof(st[i]), "nurse-h%zu", i + 1);
+		if ((rc = hub_staff(h, st[i])) != 0)
+			return rc;
+	}
+	for (i = 0; i < B_DAY_ROOMS; i++) {
+		snprintf(y.rooms[i], sizeof(y.rooms[i]), "nh-%05zu", i + 1);
+		if ((rc = hub_room(h, y.rooms[i], json_pack("[s, s]", st[0],
+		    st[1]))) != 0)
+			return rc;
+	}
+	if ((rc = dev_open(&y.a, base, "H", h->port, 0)) != 0 ||
+	    (rc = dev_enroll(&y.a, h, st[0], NULL)) != 0 ||
+	    (rc = dev_wait(&y.a, 1, NULL, &t1, NULL)) != 0)
+		goto out;
+
+	/* The history: entries as a day's, acked at the hub seq of the
+	 * enrolment and pulled back (applied = X''). */
+	t0 = now_s();
+	store_lock(y.a.s);
+	db = store_db(y.a.s);
+	snprintf(sql, sizeof(sql), "WITH RECURSIVE n(i) AS (SELECT 1 UNION "
+	    "ALL SELECT i + 1 FROM n WHERE i < %zu) INSERT INTO local_outbox "
+	    "(origin, room_id, hlc, schema_version, created_at, changeset, "
+	    "env_first, env_last, status, acked_hub_seq, applied) SELECT '%s', "
+	    "'nh-' || printf('%%05d', 1 + i %% %d), 1, %d, 0, randomblob(440), "
+	    "i, i, 'acked', 1, X'' FROM n", hist_n, y.a.id, B_DAY_ROOMS,
+	    schema_version());
+	rc = sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : RK_EDB;
+	if (rc != 0)
+		bwarn("history: %s", sqlite3_errmsg(db));
+	store_unlock(y.a.s);
+	R.hist_fill_s = now_s() - t0;
+	if (rc != 0)
+		goto out;
+
+	if ((y.jobs = calloc(day->n, sizeof(*y.jobs))) == NULL) {
+		rc = RK_ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < day->n; i++) {
+		y.jobs[i].v = &day->v[i];
+		y.jobs[i].room = y.rooms[day_room_of(day->v[i].room)];
+	}
+	y.a.jobs = y.jobs;
+	y.a.njobs = day->n;
+	dev_write_main(&y.a);
+	y.a.jobs = NULL;
+	if ((rc = y.a.write_rc) != 0)
+		goto out;
+	t0 = now_s();
+	ticket = sync_request(y.a.sy);
+	if ((rc = dev_wait(&y.a, ticket, &tp, &t1, &pg)) != 0)
+		goto out;
+	R.hist_n = hist_n;
+	R.hist_push_s = tp - t0;
+	R.hist_attempt_s = t1 - t0;
+	R.hist_run = 1;
+out:
+	day_close(&y);
+	return rc;
+}
 
 /* ---- scenario: ingest by 50 devices, then a fresh device's initial sync -- */
 
@@ -3885,6 +3981,15 @@ report(void)
 		snprintf(ref, sizeof(ref), "%.1f ms", pull * 1e3);
 		printf("  %-34s %12s %15s\n", "nurse day: pull (in step before)",
 		    ref, "-");
+		if (R.hist_run) {
+			char what[48];
+
+			snprintf(what, sizeof(what), "  push after %zuk entries",
+			    R.hist_n / 1000);
+			snprintf(ref, sizeof(ref), "%.1f ms", R.hist_push_s *
+			    1e3);
+			printf("  %-34s %12s %15s\n", what, ref, "-");
+		}
 		snprintf(ref, sizeof(ref), "%d-%d B", rd->bytes_lo,
 		    rd->bytes_hi);
 		verdict_bytes("nurse day: push B/record", push_b, ref);
@@ -4052,7 +4157,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: bench_sync [--quick] [-k] [-v] [-r rounds] "
-	    "[-t tmpdir] [-s day,ingest,ceiling] [DATADIR]\n");
+	    "[-t tmpdir] [-s day,history,ingest,ceiling] [DATADIR]\n");
 }
 
 static void
@@ -4107,11 +4212,12 @@ main(int argc, char **argv)
 	struct hubctx hub;
 	struct day y[B_ROUNDS_MAX];
 	const char *datadir = getenv("RK_BENCH_DATA"), *tmpbase = NULL;
-	const char *only = "day,ingest,ceiling", *q = getenv("RK_BENCH_QUICK");
+	const char *only = "day,history,ingest,ceiling";
+	const char *q = getenv("RK_BENCH_QUICK");
 	char base[PATH_MAX];
 	int quick = q != NULL && q[0] != '\0' && strcmp(q, "0") != 0;
 	int keep = 0, verbose = 0, i, status = 1, hub_is_up = 0, rounds = 3;
-	int do_day, do_big, do_ceil, r;
+	int do_day, do_big, do_ceil, do_hist, r;
 	unsigned ndev;
 	double t0;
 
@@ -4153,6 +4259,7 @@ main(int argc, char **argv)
 	do_day = strstr(only, "day") != NULL;
 	do_big = strstr(only, "ingest") != NULL;
 	do_ceil = strstr(only, "ceiling") != NULL;
+	do_hist = strstr(only, "history") != NULL;
 	ndev = quick ? B_QUICK_DEVICES : B_BIG_DEVICES;
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -4232,7 +4339,7 @@ main(int argc, char **argv)
 		    "for persisting them once): best %.1f ms of %d runs\n",
 		    day.n, v_best(R.floor_s, B_CEIL_RUNS) * 1e3, B_CEIL_RUNS);
 	}
-	if (do_day || do_big) {
+	if (do_day || do_big || do_hist) {
 		if (hub_up(base, &hub) != 0)
 			goto out;
 		hub_is_up = 1;
@@ -4286,6 +4393,22 @@ main(int argc, char **argv)
 		pc_print("round 1, bytes of B's pull", R.day_pull, R.day_n);
 		pc_print("round 1, bytes of C's fresh pull", R.day_fresh,
 		    R.day_n);
+	}
+	if (do_hist) {
+		size_t hn = quick ? B_QUICK_HIST_N : B_HIST_N;
+
+		printf("\n== the nurse day on a device whose outbox already holds "
+		    "%zu entries, acked and pulled back (written straight into "
+		    "it)\n", hn);
+		if (run_history(base, &hub, &day, hn) != 0)
+			goto out;
+		printf("  history written in %.1f s; push %.1f ms, attempt %.1f "
+		    "ms (the day's rounds above: push best %.1f ms, attempt best "
+		    "%.1f ms)\n", R.hist_fill_s, R.hist_push_s * 1e3,
+		    R.hist_attempt_s * 1e3, R.day_rounds ?
+		    v_best(R.day_push_s, R.day_rounds) * 1e3 : 0.0,
+		    R.day_rounds ? v_best(R.day_attempt_s, R.day_rounds) * 1e3 :
+		    0.0);
 	}
 	if (do_big) {
 		printf("\n== ingest: %zu visits over %u devices (rooms %% %u), "
