@@ -1908,7 +1908,7 @@ hub_snapshot_rooms(struct hub *h, const char *device_id,
 	char *ctl = NULL;
 	int64_t head = 0;
 	size_t i, j;
-	int rc, member, strict = (flags & HUB_SNAP_STRICT) != 0;
+	int rc, member, strict = (flags & HUB_SNAP_STRICT) != 0, lazy = 0;
 
 	memset(&sn, 0, sizeof(sn));
 	if ((n == 0 && !(flags & HUB_SNAP_JOINED)) ||
@@ -1941,7 +1941,12 @@ hub_snapshot_rooms(struct hub *h, const char *device_id,
 		goto out;
 	}
 	/* One transaction: every room is read at the same head, and the
-	 * device's since_seq of each room is saved with that read. */
+	 * device's since_seq of each room is saved with that read.  That
+	 * record may be lost in a power cut (store_set_durable): the next
+	 * pull then names the rooms again and the device takes them again. */
+	if ((rc = store_set_durable(h->s, 0)) != 0)
+		goto out;
+	lazy = 1;
 	if ((rc = hub_exec(db, "BEGIN IMMEDIATE")) != 0 ||
 	    (rc = hub_head(db, &head)) != 0 ||
 	    (rc = hub_prepare(db, "INSERT INTO local_hub_device_rooms "
@@ -2020,6 +2025,12 @@ hub_snapshot_rooms(struct hub *h, const char *device_id,
 	st = mem = NULL;
 	for (i = 0; i < h->ntables; i++)
 		sqlite3_finalize(sel[i]);
+	lazy = 0;
+	if ((rc = store_set_durable(h->s, 1)) != 0) {
+		store_unlock(h->s);
+		rk_whyf(why, rc, "cannot make commits durable again");
+		goto done;
+	}
 	store_unlock(h->s);
 	/* Compressing and signing need no lock: other devices go on. */
 	if ((rc = hub_snap_ctl(given, refused, left, &ctl)) == 0 &&
@@ -2042,6 +2053,8 @@ out:
 	for (i = 0; i < h->ntables; i++)
 		sqlite3_finalize(sel[i]);
 	hub_rollback(db);
+	if (lazy && store_set_durable(h->s, 1) != 0)
+		log_warnx("hub: cannot make commits durable again");
 	store_unlock(h->s);
 done:
 	pull_writer_free(w);

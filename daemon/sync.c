@@ -2776,7 +2776,7 @@ sync_once(struct sync *sy, CURL *c, struct rk_why *why)
 	struct hubcfg h;
 	int64_t refused = 0, deferred = 0, full = 0;
 	char reason[256] = "", msg[512] = "";
-	int rc;
+	int rc, lazy, began;
 
 	memset(&h, 0, sizeof(h));
 	pthread_mutex_lock(&sy->mu);
@@ -2821,6 +2821,10 @@ out:
 		return RK_EBUSY;
 	}
 	pthread_mutex_unlock(&sy->mu);
+	/* What status shows, in one commit that need not wait for the disk:
+	 * a power cut can only make it show the attempt before. */
+	lazy = store_set_durable(sy->s, 0) == 0;
+	began = db_exec(store_db(sy->s), "BEGIN IMMEDIATE") == 0;
 	if (rc == 0)
 		(void)meta_set_i64(store_db(sy->s), META_LAST_SYNC,
 		    rk_now_ms(sy->clock));
@@ -2830,6 +2834,10 @@ out:
 	    msg[0] ? msg : NULL);
 	if (refused > 0)
 		(void)meta_set_text(store_db(sy->s), META_LAST_REFUSAL, msg);
+	if (began && db_exec(store_db(sy->s), "COMMIT") != 0)
+		db_rollback(store_db(sy->s));
+	if (lazy && store_set_durable(sy->s, 1) != 0)
+		log_warnx("sync: cannot make commits durable again");
 	sync_refresh_locked(sy);
 	store_unlock(sy->s);
 	return rc;

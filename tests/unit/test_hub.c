@@ -1473,6 +1473,9 @@ test_auth(void **state)
 	assert_int_equal(auth(f, &f->b, &f->clk.clock, "GET", "/v1/pull", &hd,
 	    &why), 0);
 	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM local_nonces"), 1);
+	/* Nonces skip the disk wait; the hub's other commits do not,
+	 * after a refusal as after a pass. */
+	assert_int_equal(qint(hdb(f), "PRAGMA synchronous"), 2);
 }
 
 /* ---- pull and snapshot -------------------------------------------------- */
@@ -1726,6 +1729,9 @@ test_snapshot_rooms(void **state)
 	assert_int_equal(hub_snapshot_rooms(f->hub, "nobody", three, 3, 0, &b,
 	    &why), RK_EAUTH);
 	assert_int_equal(b.len, 0);
+	/* The record of what was given skipped the disk wait; every
+	 * commit after it waits again. */
+	assert_int_equal(qint(store_db(f->hs), "PRAGMA synchronous"), 2);
 }
 
 /* Entries in ctl's list key; -1 when the key is absent. */
@@ -1836,6 +1842,7 @@ test_snapshot_joined(void **state)
 	assert_int_equal(qint(store_db(f->hs), "SELECT count(*) FROM "
 	    "local_hub_device_rooms WHERE device_id = 'devA' AND since_seq >= "
 	    "0"), 3 + WIRE_SNAPSHOT_ROOMS_MAX + 2);
+	assert_int_equal(qint(store_db(f->hs), "PRAGMA synchronous"), 2);
 }
 
 /* ---- conflicts ---------------------------------------------------------- */
