@@ -73,6 +73,7 @@
 #include "daemon/envelope.h"
 #include "daemon/fault.h"
 #include "daemon/reqsig.h"
+#include "daemon/retention.h"
 #include "daemon/roomhash.h"
 #include "daemon/store.h"
 #include "daemon/wire.h"
@@ -3109,10 +3110,20 @@ sync_room_hash(struct store *s, const char *room, json_t **out,
 	if (room[0] != '\0' && !id_valid_name(room))
 		return rk_whyf(why, RK_EINVAL, "room: '%s' is not a room id",
 		    room);
-	if (room[0] != '\0' && ((rc = db_int(db, "SELECT count(*) FROM rooms"
-	    " WHERE room_id = ?1", room, &n)) != 0 || n == 0))
-		return rk_whyf(why, rc ? rc : RK_ENOTFOUND, rc ? "cannot read "
-		    "the replica" : "no room %s on this replica", room);
+	if (room[0] != '\0' && (rc = db_int(db, "SELECT count(*) FROM rooms"
+	    " WHERE room_id = ?1", room, &n)) != 0)
+		return rk_whyf(why, rc, "cannot read the replica");
+	if (room[0] != '\0' && n == 0) {
+		char gone[400];
+
+		/* A hub says when and why a room it held is gone. */
+		if ((rc = retention_purged(db, room, gone, sizeof(gone))) < 0)
+			return rk_whyf(why, rc, "cannot read the replica");
+		if (rc == 1)
+			return rk_whyf(why, RK_ENOTFOUND, "%s", gone);
+		return rk_whyf(why, RK_ENOTFOUND, "no room %s on this replica",
+		    room);
+	}
 	if ((rc = db_int(db, "SELECT count(*) FROM local_outbox WHERE room_id"
 	    " = ?1 AND status = 'pending'", room, &pend)) != 0 ||
 	    (rc = roomhash_compute(db, room, hex)) != 0)

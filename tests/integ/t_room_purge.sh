@@ -163,7 +163,8 @@ rk "$HUB" timeline tanaka
 assert_refused "the hub refuses to read tanaka" "tanaka" "purged" \
     "retention period"
 rk "$HUB" hash tanaka
-assert_refused "the hub has no hash of tanaka" "tanaka"
+assert_refused "the hub has no hash of tanaka, and says it was purged" \
+    "tanaka" "purged" "保存期間満了"
 rk "$HUB" audit tanaka
 assert_refused "the hub's audit of tanaka says it was purged" "purged"
 rk "$HUB" room create tanaka --patient-name 田中花子 --consent-date "$TODAY" \
