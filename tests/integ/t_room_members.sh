@@ -126,7 +126,7 @@ assert_contains "$RK_OUT" "[副主治医 deputy]" "and the deputy"
 rk "$CM" card yamada --json
 assert_contains "$RK_OUT" '"name": "佐々木二郎"' "the card carries the deputy doctor"
 assert_contains "$RK_OUT" '"phone": "03-2222-0002"' "with the deputy's phone"
-rk "$CM" card yamada --print --out "$RK_TMP/yamada.html"
+rk "$CM" card yamada --print --no-pdf --out "$RK_TMP/yamada.html"
 assert_ok "the printable card is written"
 html=$(cat "$RK_TMP/yamada.html")
 assert_contains "$html" "<th>主治医</th><td>鈴木一郎（鈴木医院）</td>" \
