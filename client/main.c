@@ -190,10 +190,11 @@ const struct cmd cli_commands[] = {
 	  "    [--consenter patient|family] [--consenter-name N]"
 	  " [--relation R]\n"
 	  "    [--scope TEXT] [--paper-location TEXT] [--json]\n"
-	  "|--dir D room list [--json]"
+	  "|--dir D room list [--json]\n"
 	  "|--dir D room archive ROOM --reason death|moved|consent_withdrawn"
 	  " [--json]",
-	  "open a patient room (with consent), or list the rooms", NULL },
+	  "open a patient room (with consent), list the rooms, archive one",
+	  NULL },
 	{ "post", cmd_post, 1,
 	  "--dir D post ROOM TEXT|- [--json]",
 	  "post a message to a room", NULL },
