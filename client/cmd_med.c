@@ -79,7 +79,7 @@ cmd_med(int argc, char **argv, struct cli *cli)
 	const char *val, *args[3] = { NULL, NULL, NULL }, *room, *sub;
 	char path[512];
 	size_t i;
-	int id, rc, n = 0;
+	int id, rc, n = 0, given_date = 0, given_stop = 0;
 
 	if ((req = json_object()) == NULL)
 		return rk_whyf(&cli->why, RK_ENOMEM, "out of memory");
@@ -95,6 +95,8 @@ cmd_med(int argc, char **argv, struct cli *cli)
 			args[n++] = val;
 			continue;
 		}
+		given_date |= id == MED_DATE;
+		given_stop |= id == MED_STOP;
 		for (i = 0; i < MED_NTEXTS; i++)
 			if (med_texts[i].id == id)
 				break;
@@ -149,11 +151,18 @@ cmd_med(int argc, char **argv, struct cli *cli)
 			rc = cli_usage(cli, "add needs --name N");
 			goto out;
 		}
+		/* --date is stop's: on add it would quietly become the
+		 * day the medication stops. */
+		if (given_date) {
+			rc = cli_usage(cli, "--date goes with 'stop'; the day "
+			    "an added medication stops is --stop");
+			goto out;
+		}
 		rc = cli_room_path(cli, path, sizeof(path), room,
 		    "/medications");
 	} else if (!strcmp(sub, "stop")) {
 		if (args[2] == NULL || json_object_size(req) != 1 ||
-		    json_object_get(req, "stop_date") == NULL) {
+		    !given_date || given_stop) {
 			rc = cli_usage(cli, "stop needs the medication's ID "
 			    "and --date YYYY-MM-DD");
 			goto out;

@@ -64,6 +64,12 @@ assert_refused "a stop date before the start is refused" "stop_date"
 rk "$NS" med tanaka add --name ロキソプロフェン錠60mg --dose 1錠 --start 2025-10-01
 assert_ok "medication 3 added"
 M3=$(printf '%s\n' "$RK_OUT" | tail -n 1)
+# --date is stop's, --stop is add's: each refused with the other.
+rk "$NS" med tanaka add --name アムロジピン --date 2025-10-01
+assert_refused "med add --date is refused, not taken as the stop date" \
+    "--date" "--stop"
+rk "$NS" med tanaka stop "$M3" --stop 2025-10-14
+assert_refused "med stop --stop is refused: stop takes --date" "--date"
 rk "$NS" med tanaka stop "$M3" --date 2025-09-01
 assert_refused "stopping before it started is refused" "stop_date"
 rk "$NS" med tanaka stop "$M3" --date 2025-10-14
