@@ -6,7 +6,9 @@
  * who acknowledged it.
  *
  *   renkei request ROOM --to STAFF --kind K --title T [--due D] [--body B]
- *   renkei request ack|done|decline|withdraw ROOM ID [--reason R]
+ *   renkei request ack|withdraw ROOM ID
+ *   renkei request done ROOM ID [--reason R]
+ *   renkei request decline ROOM ID --reason R
  *   renkei requests [ROOM] [--all]
  *
  * Also the helpers of roomwork_cli.h.
@@ -342,6 +344,9 @@ rq_state(int argc, char **argv, struct cli *cli, const char *status)
 	if (!strcmp(status, "declined") && reason == NULL)
 		return cli_usage(cli, "decline needs --reason R (why, so the "
 		    "requester can ask elsewhere)");
+	if (reason != NULL && strcmp(status, "declined") != 0 &&
+	    strcmp(status, "done") != 0)
+		return cli_usage(cli, "--reason goes with done or decline");
 	if ((rc = rwc_resolve_id(cli, room, rid, 0, full)) != 0)
 		return rc;
 	if ((req = json_object()) == NULL)
