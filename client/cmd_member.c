@@ -176,9 +176,9 @@ mb_answer(int argc, char **argv, struct cli *cli, int accept)
 static int
 mb_leave(int argc, char **argv, struct cli *cli)
 {
-	json_t *body = NULL;
+	json_t *body = NULL, *resp = NULL;
 	const char *v[2] = { NULL, NULL };
-	char line[200];
+	char path[512];
 	int rc;
 
 	if ((rc = mb_args(argc, argv, cli, v, 1, 2, "ROOM [STAFF]")) != 0)
@@ -186,8 +186,20 @@ mb_leave(int argc, char **argv, struct cli *cli)
 	if ((body = v[1] ? json_pack("{s:s}", "staff", v[1]) :
 	    json_object()) == NULL)
 		return rk_whyf(&cli->why, RK_ENOMEM, "out of memory");
-	snprintf(line, sizeof(line), "%s left %s", v[1] ? v[1] : "you", v[0]);
-	rc = mb_post(cli, v[0], "/leave", body, line);
+	if ((rc = cli_room_path(cli, path, sizeof(path), v[0], "/leave")) ==
+	    0 && (rc = cli_call(cli, "POST", path, body, &resp)) == 0) {
+		const char *was = cli_jstr(resp, "was");
+
+		if (cli->json)
+			rc = cli_print_json(cli, resp);
+		else if (v[1] != NULL && was != NULL &&
+		    strcmp(was, "invited") == 0)
+			printf("invitation of %s to %s withdrawn\n", v[1],
+			    v[0]);
+		else
+			printf("%s left %s\n", v[1] ? v[1] : "you", v[0]);
+	}
+	json_decref(resp);
 	json_decref(body);
 	return rc;
 }

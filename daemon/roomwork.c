@@ -1375,9 +1375,9 @@ roomwork_member_leave(struct rec_ctx *c, const char *room, json_t *in,
 	 * leave: after it the hub would refuse them. */
 	rc = rw_commit(c, tx, room, what, &seq, why);
 	tx = NULL;
-	if (rc == 0 && (*out = json_pack("{s:s, s:s, s:s, s:I}", "room_id",
-	    room, "staff", staff, "status", "left", "seq",
-	    (json_int_t)seq)) == NULL)
+	if (rc == 0 && (*out = json_pack("{s:s, s:s, s:s, s:s, s:I}",
+	    "room_id", room, "staff", staff, "status", "left", "was", mstatus,
+	    "seq", (json_int_t)seq)) == NULL)
 		rc = RK_ENOMEM;
 out:
 	store_tx_abort(tx);

@@ -49,6 +49,8 @@ rk "$HUB" staff add cm-1 --agency cm-a --name 山本ケア --profession care-man
 assert_ok "hub: cm-1 (care manager)"
 rk "$HUB" staff add ph-1 --agency pharm-a --name 青葉薬子 --profession pharmacist
 assert_ok "hub: ph-1 (pharmacist)"
+rk "$HUB" staff add ph-2 --agency pharm-a --name 白石薬太 --profession pharmacist
+assert_ok "hub: ph-2 (pharmacist)"
 
 sk_device "$CM" cm-1
 sk_device "$DR" dr-1
@@ -87,6 +89,15 @@ assert_refused "inviting someone the directory does not know is refused" \
     "staff" "ghost-7"
 sk_sync "$CM"
 assert_ok "cm-1 syncs the invitation"
+# An invitation taken back says so (the room keeps no one invited).
+rk "$CM" member invite yamada ph-2
+assert_ok "cm-1 invites ph-2 too"
+rk "$CM" member leave yamada ph-2
+assert_ok "and withdraws the invitation"
+assert_contains "$RK_OUT" "invitation of ph-2 to yamada withdrawn" \
+    "the withdrawal is named as one, not as a leave"
+sk_sync "$CM"
+assert_ok "cm-1 syncs the withdrawal"
 sk_sync "$PH"
 rk "$PH" member invitations
 if [[ "$RK_OUT" != *yamada* ]]; then
