@@ -178,7 +178,7 @@ const struct cmd cli_commands[] = {
 	  "--dir HUB directory [--json]",
 	  "the hub's agencies, staff and devices", NULL },
 	{ "enroll", cmd_enroll, 1,
-	  "--dir DEV enroll CODE --hub URL [--json]",
+	  "--dir DEV enroll CODE --hub URL [--pin sha256//BASE64] [--json]",
 	  "enrol this device at a hub with a one-time code", NULL },
 	{ "sync", cmd_sync, 1,
 	  "--dir DEV sync [--timeout SECONDS] [--quiet] [--json]",
@@ -230,8 +230,9 @@ const struct cmd cli_commands[] = {
 	  "--dir D request ROOM --to STAFF --kind K --title T"
 	  " [--due YYYY-MM-DD]\n"
 	  "    [--body B] [--json]\n"
-	  "|--dir D request ack|done|decline|withdraw ROOM ID [--reason R]"
-	  " [--json]",
+	  "|--dir D request ack|withdraw ROOM ID [--json]\n"
+	  "|--dir D request done ROOM ID [--reason R] [--json]\n"
+	  "|--dir D request decline ROOM ID --reason R [--json]",
 	  "ask a member for a document or an action (依頼); answer one",
 	  main_more_request },
 	{ "requests", cmd_requests, 1,
