@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "client/cli.h"
+#include "common/clock.h"
 
 #define SYNC_POLL_MS 200
 #define SYNC_GRACE_MS 1000
@@ -51,15 +52,6 @@ struct sync_progress {
 	int64_t last_log;	/* when the last line was written (not tty) */
 	int64_t start;
 };
-
-static int64_t
-sync_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void
 sync_sleep_ms(int ms)
@@ -213,7 +205,7 @@ sync_show(struct sync_progress *p, const json_t *st)
 	}
 	/* A log, not an animation: a line every few seconds, none at all
 	 * for a sync that ends quickly. */
-	now = sync_now_ms();
+	now = rk_mono_ms();
 	if (now - p->start < SYNC_LOG_EVERY_MS ||
 	    now - p->last_log < SYNC_LOG_EVERY_MS)
 		return;
@@ -267,7 +259,7 @@ sync_run(struct cli *cli, struct sync_progress *p, int64_t deadline,
 	}
 	if ((rc = cli_call(cli, "POST", "/v1/sync", NULL, &resp)) != 0)
 		goto out;
-	posted = sync_now_ms();
+	posted = rk_mono_ms();
 	ticket = sync_ticket(before, resp);
 	for (;;) {
 		if ((rc = sync_get(cli, &st)) != 0)
@@ -275,13 +267,13 @@ sync_run(struct cli *cli, struct sync_progress *p, int64_t deadline,
 		json_decref(*last);
 		*last = st;	/* now the caller's */
 		if (sync_ended(before, st, ticket, seen_running,
-		    sync_now_ms() - posted))
+		    rk_mono_ms() - posted))
 			break;
 		if (sync_running(st)) {
 			seen_running = 1;
 			sync_show(p, st);
 		}
-		if (sync_now_ms() >= deadline) {
+		if (rk_mono_ms() >= deadline) {
 			timed_out = 1;
 			rc = rk_whyf(&cli->why, RK_EUNAVAIL, "sync did not "
 			    "finish within %ld s (renkeid goes on with it; "
@@ -403,7 +395,7 @@ cmd_sync(int argc, char **argv, struct cli *cli)
 	if (rc != 0)
 		goto out;
 	p.tty = isatty(fileno(stderr));
-	p.start = sync_now_ms();
+	p.start = rk_mono_ms();
 	deadline = p.start + (int64_t)timeout * 1000;
 
 	/* Refusals counted before this run are not this run's failure. */

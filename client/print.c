@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "client/print.h"
+#include "common/clock.h"
 #include "common/fsutil.h"
 #include "common/id.h"
 #include "common/log.h"
@@ -323,15 +324,6 @@ print_on_signal(int sig)
 	print_interrupted = sig;
 }
 
-static int64_t
-print_monotonic_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Runs the converter conv on tmp/sheet.html, which writes tmp/sheet.pdf,
  * for at most timeout_s seconds.  0 when it exited 0; else the reason
@@ -428,7 +420,7 @@ print_convert(struct cli *cli, const char *conv, const char *tmp,
 	}
 	(void)setpgid(pid, pid);	/* either side may win the race */
 
-	deadline = print_monotonic_ms() + (int64_t)timeout_s * 1000;
+	deadline = rk_mono_ms() + (int64_t)timeout_s * 1000;
 	for (;;) {
 		/* WNOWAIT: the exited browser stays a zombie, so its process
 		 * group id cannot be reused before the group is stopped. */
@@ -436,7 +428,7 @@ print_convert(struct cli *cli, const char *conv, const char *tmp,
 		if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG |
 		    WNOWAIT) == 0 && info.si_pid == pid)
 			break;
-		if (print_interrupted || print_monotonic_ms() >= deadline) {
+		if (print_interrupted || rk_mono_ms() >= deadline) {
 			timed_out = 1;
 			break;
 		}

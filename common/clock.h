@@ -18,4 +18,8 @@ struct rk_clock {
 int64_t rk_now_ms(const struct rk_clock *c);
 void rk_random(const struct rk_clock *c, void *buf, size_t n);
 
+/* Milliseconds of CLOCK_MONOTONIC, for timeouts and intervals; never
+ * injected (it says nothing about the date). */
+int64_t rk_mono_ms(void);
+
 #endif

@@ -24,6 +24,7 @@
 
 #include "common/api.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "daemon/hub.h"
 #include "daemon/reqsig.h"
@@ -64,15 +65,6 @@ struct hh_req {
 	unsigned delayed_status;
 	char *delayed_body;	/* malloc'd JSON */
 };
-
-static int64_t
-hh_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- answers ------------------------------------------------------------ */
 
@@ -154,7 +146,7 @@ hh_timer_main(void *arg)
 
 	pthread_mutex_lock(&hh->mu);
 	while (!hh->stopping) {
-		int64_t now = hh_mono_ms();
+		int64_t now = rk_mono_ms();
 
 		if (hh->delays == NULL) {
 			pthread_cond_wait(&hh->cond, &hh->mu);
@@ -195,7 +187,7 @@ hh_delay_answer(struct hubhttp *hh, struct MHD_Connection *conn,
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		goto now;
 	d->conn = conn;
-	d->due_ms = hh_mono_ms() + HUB_ENROLL_DELAY_MS;
+	d->due_ms = rk_mono_ms() + HUB_ENROLL_DELAY_MS;
 	pthread_mutex_lock(&hh->mu);
 	if (hh->stopping || !hh->timer_started) {
 		pthread_mutex_unlock(&hh->mu);

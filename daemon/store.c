@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/hlc.h"
 #include "common/log.h"
 #include "conflict/policy.h"
@@ -170,15 +171,6 @@ store_load_tables(struct store *s)
 	return 0;
 }
 
-static int64_t
-store_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 store_checkpoint(struct store *s)
 {
@@ -200,7 +192,7 @@ store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 	(void)db;
 	(void)name;
 	s->wal_pages = pages;
-	s->last_commit_ms = store_mono_ms();
+	s->last_commit_ms = rk_mono_ms();
 	if (pages >= STORE_WAL_MAX_PAGES)
 		store_checkpoint(s);
 	return SQLITE_OK;
@@ -215,7 +207,7 @@ store_ckpt_main(void *arg)
 
 	pthread_mutex_lock(&s->ckpt_mu);
 	while (!s->ckpt_stop) {
-		due = store_mono_ms() + STORE_IDLE_MS;
+		due = rk_mono_ms() + STORE_IDLE_MS;
 		ts.tv_sec = (time_t)(due / 1000);
 		ts.tv_nsec = (long)(due % 1000) * 1000000L;
 		(void)pthread_cond_timedwait(&s->ckpt_cv, &s->ckpt_mu, &ts);
@@ -225,7 +217,7 @@ store_ckpt_main(void *arg)
 		if (pthread_mutex_trylock(&s->lock) != 0)
 			continue;
 		if (s->wal_pages >= STORE_WAL_IDLE_PAGES &&
-		    store_mono_ms() - s->last_commit_ms >= STORE_IDLE_MS)
+		    rk_mono_ms() - s->last_commit_ms >= STORE_IDLE_MS)
 			store_checkpoint(s);
 		pthread_mutex_unlock(&s->lock);
 	}

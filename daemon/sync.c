@@ -63,6 +63,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/conf.h"
 #include "common/id.h"
 #include "common/keys.h"
@@ -155,15 +156,6 @@ struct xfer {
 };
 
 /* --- small helpers ------------------------------------------------------ */
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int
 db_exec(sqlite3 *db, const char *sql)
@@ -2863,7 +2855,7 @@ sync_main(void *arg)
 	struct sync *sy = arg;
 	struct rk_why why;
 	CURL *c;
-	int64_t next_due = mono_ms(), now, wait;
+	int64_t next_due = rk_mono_ms(), now, wait;
 	uint32_t rnd;
 	int rc;
 
@@ -2874,7 +2866,7 @@ sync_main(void *arg)
 	pthread_mutex_lock(&sy->mu);
 	for (;;) {
 		while (!sy->stop) {
-			now = mono_ms();
+			now = rk_mono_ms();
 			if (sy->requested || now >= next_due ||
 			    (sy->kicked && now >= sy->backoff_until))
 				break;
@@ -2903,7 +2895,7 @@ sync_main(void *arg)
 		sy->done = sy->total = sy->bytes = sy->bytes_total = 0;
 		sy->finished = sy->attempt;
 		sy->ok = rc == 0;
-		now = mono_ms();
+		now = rk_mono_ms();
 		if (rc == 0) {
 			sy->failures = 0;
 			sy->backoff_until = 0;
