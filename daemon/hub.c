@@ -134,17 +134,6 @@ struct hub_dev {
 /* ---- small SQL helpers -------------------------------------------------- */
 
 static int
-hub_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
-{
-	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
-		log_warnx("hub: %s: %s", sql, sqlite3_errmsg(db));
-		*st = NULL;
-		return store_sqlite_err(db);
-	}
-	return 0;
-}
-
-static int
 hub_exec(sqlite3 *db, const char *sql)
 {
 	char *err = NULL;
@@ -185,7 +174,7 @@ hub_int(sqlite3 *db, const char *sql, const char *p1, int64_t *v)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = hub_prepare(db, sql, &st)) != 0)
+	if ((rc = store_prepare(db, sql, &st)) != 0)
 		return rc;
 	if (p1 != NULL)
 		sqlite3_bind_text(st, 1, p1, -1, SQLITE_STATIC);
@@ -238,7 +227,7 @@ hub_dev_load(sqlite3 *db, const char *id, struct hub_dev *d)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = hub_prepare(db, "SELECT d.staff_id, d.sign_pk, d.status, "
+	if ((rc = store_prepare(db, "SELECT d.staff_id, d.sign_pk, d.status, "
 	    "s.status FROM devices d LEFT JOIN staff s ON s.id = d.staff_id "
 	    "WHERE d.id = ?1", &st)) != 0)
 		return rc;
@@ -283,7 +272,7 @@ hub_is_member_or(sqlite3 *db, const char *room, const char *staff,
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = hub_prepare(db, invited ? "SELECT EXISTS (SELECT 1 FROM "
+	if ((rc = store_prepare(db, invited ? "SELECT EXISTS (SELECT 1 FROM "
 	    "memberships WHERE room_id = ?1 AND staff_id = ?2 AND status IN "
 	    "('active', 'invited'))" : "SELECT EXISTS (SELECT 1 FROM "
 	    "memberships WHERE room_id = ?1 AND staff_id = ?2 AND status = "
@@ -317,7 +306,7 @@ hub_table_load(sqlite3 *db, struct hub_table *t)
 	    "ORDER BY cid", t->p->table);
 	if (sql == NULL)
 		return RK_ENOMEM;
-	rc = hub_prepare(db, sql, &st);
+	rc = store_prepare(db, sql, &st);
 	sqlite3_free(sql);
 	if (rc != 0)
 		return rc;
@@ -417,7 +406,7 @@ hub_require_doctor(sqlite3 *db)
 	sqlite3_stmt *st = NULL;
 	int on = 1;
 
-	if (hub_prepare(db, "SELECT lower(CAST(value AS TEXT)) FROM "
+	if (store_prepare(db, "SELECT lower(CAST(value AS TEXT)) FROM "
 	    "local_meta WHERE key = '" HUB_META_REQUIRE_DOCTOR "'", &st) != 0)
 		return 1;
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0)) {
@@ -438,7 +427,7 @@ hub_room_rules(sqlite3 *db, const char *room, struct rk_why *why)
 	int64_t n = 0;
 	int rc;
 
-	if ((rc = hub_prepare(db, "SELECT kind FROM rooms WHERE room_id = ?1",
+	if ((rc = store_prepare(db, "SELECT kind FROM rooms WHERE room_id = ?1",
 	    &st)) != 0)
 		return rk_whyf(why, rc, "cannot read rooms");
 	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
@@ -453,7 +442,7 @@ hub_room_rules(sqlite3 *db, const char *room, struct rk_why *why)
 	if (rc != SQLITE_ROW)
 		return rk_whyf(why, store_sqlite_err(db), "cannot read rooms");
 
-	if ((rc = hub_prepare(db, "SELECT m.staff_id FROM memberships m "
+	if ((rc = store_prepare(db, "SELECT m.staff_id FROM memberships m "
 	    "WHERE m.room_id = ?1 AND m.status <> 'left' AND NOT EXISTS "
 	    "(SELECT 1 FROM staff s WHERE s.id = m.staff_id) "
 	    "ORDER BY m.staff_id LIMIT 1", &st)) != 0)
@@ -820,7 +809,7 @@ hub_record(sqlite3 *db, const struct hub_result *r, int64_t now)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = hub_prepare(db, "INSERT INTO local_hub_received (origin, "
+	if ((rc = store_prepare(db, "INSERT INTO local_hub_received (origin, "
 	    "seq_first, seq_last, status, hub_seq, reason, received_at, "
 	    "room_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", &st)) != 0)
 		return rc;
@@ -868,7 +857,7 @@ hub_dedupe(sqlite3 *db, struct hub_result *r, int *verdict)
 	int rc;
 
 	*verdict = 0;
-	if ((rc = hub_prepare(db, "SELECT seq_first, seq_last, status, "
+	if ((rc = store_prepare(db, "SELECT seq_first, seq_last, status, "
 	    "hub_seq, reason FROM local_hub_received WHERE origin = ?1 AND "
 	    "room_id = ?3 AND seq_first <= ?2 ORDER BY seq_first DESC LIMIT 1",
 	    &st)) != 0)
@@ -914,7 +903,7 @@ hub_log_append(sqlite3 *db, const struct envelope *e, int64_t now,
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = hub_prepare(db, "INSERT INTO local_hub_log (room_id, origin, "
+	if ((rc = store_prepare(db, "INSERT INTO local_hub_log (room_id, origin, "
 	    "seq_first, seq_last, created_at, changeset) VALUES (?1, ?2, ?3, "
 	    "?4, ?5, ?6)", &st)) != 0)
 		return rc;
@@ -1381,7 +1370,7 @@ hub_member_rooms(sqlite3 *db, const char *staff, json_t **out)
 		return RK_ENOMEM;
 	/* Invitees too: their device must see the invitation to answer
 	 * it (renkeid shows them nothing else of the room until then). */
-	if ((rc = hub_prepare(db, "SELECT room_id FROM memberships WHERE "
+	if ((rc = store_prepare(db, "SELECT room_id FROM memberships WHERE "
 	    "staff_id = ?1 AND status IN ('active', 'invited') ORDER BY "
 	    "room_id", &st)) != 0) {
 		json_decref(a);
@@ -1435,7 +1424,7 @@ hub_follow(sqlite3 *db, const char *device, const char *staff, int64_t after,
 		rc = RK_ENOMEM;
 		goto out;
 	}
-	if ((rc = hub_prepare(db, "SELECT room_id, since_seq FROM "
+	if ((rc = store_prepare(db, "SELECT room_id, since_seq FROM "
 	    "local_hub_device_rooms WHERE device_id = ?1 ORDER BY room_id",
 	    &st)) != 0)
 		goto out;
@@ -1470,7 +1459,7 @@ hub_follow(sqlite3 *db, const char *device, const char *staff, int64_t after,
 			rc = RK_ENOMEM;
 			goto out;
 		}
-		if ((rc = hub_prepare(db, "UPDATE local_hub_device_rooms SET "
+		if ((rc = store_prepare(db, "UPDATE local_hub_device_rooms SET "
 		    "since_seq = ?3 WHERE device_id = ?1 AND room_id = ?2",
 		    &st)) != 0)
 			goto out;
@@ -1484,7 +1473,7 @@ hub_follow(sqlite3 *db, const char *device, const char *staff, int64_t after,
 			goto out;
 	}
 	json_array_foreach(drop, i, v) {
-		if ((rc = hub_prepare(db, "DELETE FROM local_hub_device_rooms "
+		if ((rc = store_prepare(db, "DELETE FROM local_hub_device_rooms "
 		    "WHERE device_id = ?1 AND room_id = ?2", &st)) != 0)
 			goto out;
 		sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
@@ -1562,7 +1551,7 @@ hub_pull(struct hub *h, const char *device_id, uint64_t after,
 	if ((rc = hub_follow(db, device_id, dev.staff, (int64_t)after, head,
 	    snap, purge)) != 0)
 		goto out;
-	if ((rc = hub_prepare(db, "SELECT l.hub_seq, l.room_id, l.changeset "
+	if ((rc = store_prepare(db, "SELECT l.hub_seq, l.room_id, l.changeset "
 	    "FROM local_hub_log l JOIN local_hub_device_rooms d ON "
 	    "d.device_id = ?1 AND d.room_id = l.room_id WHERE l.hub_seq > ?2 "
 	    "AND d.since_seq >= 0 AND l.hub_seq > d.since_seq "
@@ -1730,7 +1719,7 @@ hub_snap_table(sqlite3 *db, const struct hub_table *t, const char *room,
 		    t->p->table, t->room_col >= 0 ? " WHERE room_id = ?1" :
 		    "")) == NULL)
 			return RK_ENOMEM;
-		rc = hub_prepare(db, q, &sel);
+		rc = store_prepare(db, q, &sel);
 		sqlite3_free(q);
 		if (rc != 0)
 			return rc;
@@ -1853,7 +1842,7 @@ hub_snap_joined(struct hub *h, sqlite3_stmt **sel, sqlite3_stmt *st,
 	size_t i, k;
 	int rc, have;
 
-	if ((rc = hub_prepare(db, "SELECT EXISTS (SELECT 1 FROM "
+	if ((rc = store_prepare(db, "SELECT EXISTS (SELECT 1 FROM "
 	    "local_hub_device_rooms WHERE device_id = ?1 AND room_id = ?2 AND "
 	    "since_seq >= 0)", &had)) != 0)
 		return rc;
@@ -1949,7 +1938,7 @@ hub_snapshot_rooms(struct hub *h, const char *device_id,
 	lazy = 1;
 	if ((rc = hub_exec(db, "BEGIN IMMEDIATE")) != 0 ||
 	    (rc = hub_head(db, &head)) != 0 ||
-	    (rc = hub_prepare(db, "INSERT INTO local_hub_device_rooms "
+	    (rc = store_prepare(db, "INSERT INTO local_hub_device_rooms "
 	    "(device_id, room_id, since_seq) VALUES (?1, ?2, ?3) ON CONFLICT "
 	    "(device_id, room_id) DO UPDATE SET since_seq = "
 	    "excluded.since_seq", &st)) != 0)
@@ -1961,7 +1950,7 @@ hub_snapshot_rooms(struct hub *h, const char *device_id,
 		    HUB_SNAPSHOT_BATCH_RAW)
 			break;
 		if (rooms[i][0] != '\0') {
-			if (mem == NULL && (rc = hub_prepare(db, "SELECT "
+			if (mem == NULL && (rc = store_prepare(db, "SELECT "
 			    "EXISTS (SELECT 1 FROM memberships WHERE room_id = "
 			    "?1 AND staff_id = ?2 AND status IN ('active', "
 			    "'invited'))", &mem)) != 0)
@@ -2185,7 +2174,7 @@ hub_enroll(struct hub *h, json_t *in, json_t **out, struct rk_why *why)
 		goto out;
 	}
 	now = store_tx_now_ms(tx);
-	if ((rc = hub_prepare(db, "SELECT c.staff_id, s.agency_id, s.status "
+	if ((rc = store_prepare(db, "SELECT c.staff_id, s.agency_id, s.status "
 	    "FROM local_enroll_codes c LEFT JOIN staff s ON s.id = c.staff_id "
 	    "WHERE c.code_hash = ?1 AND c.used_at IS NULL AND "
 	    "c.expires_at > ?2", &st)) != 0)
@@ -2219,7 +2208,7 @@ hub_enroll(struct hub *h, json_t *in, json_t **out, struct rk_why *why)
 
 	/* The same device with the same keys may enrol again (an answer
 	 * lost on the way); other keys under its id may not. */
-	if ((rc = hub_prepare(db, "SELECT sign_pk, box_pk, status, staff_id "
+	if ((rc = store_prepare(db, "SELECT sign_pk, box_pk, status, staff_id "
 	    "FROM devices WHERE id = ?1", &st)) != 0)
 		goto out;
 	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
@@ -2250,7 +2239,7 @@ hub_enroll(struct hub *h, json_t *in, json_t **out, struct rk_why *why)
 	if (rc != 0)
 		goto out;
 	if (insert) {
-		if ((rc = hub_prepare(db, "INSERT INTO devices (id, "
+		if ((rc = store_prepare(db, "INSERT INTO devices (id, "
 		    "staff_id, sign_pk, box_pk, status, enrolled_at, hlc) "
 		    "VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6)", &st)) != 0)
 			goto out;
@@ -2265,7 +2254,7 @@ hub_enroll(struct hub *h, json_t *in, json_t **out, struct rk_why *why)
 		if (rc != 0)
 			goto out;
 	}
-	if ((rc = hub_prepare(db, "UPDATE local_enroll_codes SET used_by = ?1, "
+	if ((rc = store_prepare(db, "UPDATE local_enroll_codes SET used_by = ?1, "
 	    "used_at = ?2 WHERE code_hash = ?3", &st)) != 0)
 		goto out;
 	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
@@ -2311,13 +2300,13 @@ hub_seen(void *arg, const char *device, const char *nonce, int64_t time_ms)
 	int rc;
 
 	(void)time_ms;
-	if ((rc = hub_prepare(c->db, "DELETE FROM local_nonces WHERE seen_at < "
+	if ((rc = store_prepare(c->db, "DELETE FROM local_nonces WHERE seen_at < "
 	    "?1", &st)) != 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, c->now - 2 * WIRE_SKEW_MS);
 	if ((rc = hub_step_done(c->db, st)) != 0)
 		return rc;
-	if ((rc = hub_prepare(c->db, "INSERT INTO local_nonces (device_id, "
+	if ((rc = store_prepare(c->db, "INSERT INTO local_nonces (device_id, "
 	    "nonce, seen_at) VALUES (?1, ?2, ?3)", &st)) != 0)
 		return rc;
 	sqlite3_bind_text(st, 1, device, -1, SQLITE_STATIC);
@@ -2537,7 +2526,7 @@ hub_hashes(struct hub *h, const char *device_id, json_t *in, json_t **out,
 			continue;
 		/* The hub's room equals its state at the device's cursor
 		 * only if nothing of it was logged after the cursor. */
-		if ((rc = hub_prepare(db, "SELECT max(hub_seq) FROM "
+		if ((rc = store_prepare(db, "SELECT max(hub_seq) FROM "
 		    "local_hub_log WHERE room_id = ?1", &st)) != 0)
 			goto out;
 		sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
@@ -2562,7 +2551,7 @@ hub_hashes(struct hub *h, const char *device_id, json_t *in, json_t **out,
 			rc = RK_ENOMEM;
 			goto out;
 		}
-		if ((rc = hub_prepare(db, "INSERT INTO local_room_hashes "
+		if ((rc = store_prepare(db, "INSERT INTO local_room_hashes "
 		    "(device_id, room_id, cursor, hash, matches, reported_at) "
 		    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (device_id, "
 		    "room_id) DO UPDATE SET cursor = excluded.cursor, hash = "

@@ -56,17 +56,6 @@ retention_tables_free(struct retention_tables *t)
 	t->n = 0;
 }
 
-static int
-retention_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
-{
-	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
-		log_warnx("retention: %s: %s", sql, sqlite3_errmsg(db));
-		*st = NULL;
-		return store_sqlite_err(db);
-	}
-	return 0;
-}
-
 /* Runs sql with room as ?1 to completion; *changed (may be NULL) gets
  * the rows it changed. */
 static int
@@ -76,7 +65,7 @@ retention_exec_room(sqlite3 *db, const char *sql, const char *room,
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = retention_prepare(db, sql, &st)) != 0)
+	if ((rc = store_prepare(db, sql, &st)) != 0)
 		return rc;
 	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE) {
@@ -108,7 +97,7 @@ retention_tables_load(sqlite3 *db, struct retention_tables *t)
 	int rc;
 
 	memset(t, 0, sizeof(*t));
-	if ((rc = retention_prepare(db, "SELECT m.name FROM sqlite_master m "
+	if ((rc = store_prepare(db, "SELECT m.name FROM sqlite_master m "
 	    "JOIN pragma_table_info(m.name) p WHERE m.type = 'table' AND "
 	    "p.name = 'room_id' ORDER BY m.name", &st)) != 0)
 		return rc;
@@ -152,7 +141,7 @@ retention_purged(sqlite3 *db, const char *room, char *reason,
 	char day[11];
 	int rc;
 
-	if ((rc = retention_prepare(db, "SELECT purged_at FROM "
+	if ((rc = store_prepare(db, "SELECT purged_at FROM "
 	    "local_purged_rooms WHERE room_id = ?1", &st)) != 0)
 		return rc;
 	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
@@ -192,7 +181,7 @@ retention_chain_head(sqlite3 *db, struct retention_room *r)
 
 	r->audit_entries = 0;
 	r->audit_head[0] = '\0';
-	if ((rc = retention_prepare(db, "SELECT (SELECT count(*) FROM "
+	if ((rc = store_prepare(db, "SELECT (SELECT count(*) FROM "
 	    "local_audit_chain WHERE room_id = ?1), (SELECT hash FROM "
 	    "local_audit_chain WHERE room_id = ?1 ORDER BY seq DESC LIMIT "
 	    "1)", &st)) != 0)
@@ -261,7 +250,7 @@ retention_purge_room(sqlite3 *db, const struct retention_tables *t,
 	    "reason = '" RETENTION_REASON "' WHERE room_id = ?1 AND reason "
 	    "IS NOT NULL", r->room, NULL)) != 0)
 		return rc;
-	if ((rc = retention_prepare(db, "INSERT INTO local_purged_rooms "
+	if ((rc = store_prepare(db, "INSERT INTO local_purged_rooms "
 	    "(room_id, archived_at, purged_at, rows_removed, audit_entries, "
 	    "audit_head) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &st)) != 0)
 		return rc;
@@ -297,7 +286,7 @@ retention_one(sqlite3 *db, const struct retention_tables *t, int64_t now_ms,
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return rk_whyf(why, store_sqlite_err(db), "cannot start the "
 		    "purge of room %s: %s", r->room, sqlite3_errmsg(db));
-	if ((rc = retention_prepare(db, "SELECT 1 FROM rooms r JOIN "
+	if ((rc = store_prepare(db, "SELECT 1 FROM rooms r JOIN "
 	    "room_details d USING (room_id) WHERE r.room_id = ?1 AND "
 	    "r.status = 'archived' AND d.archived_at IS NOT NULL AND "
 	    RETENTION_SINCE " <= ?2", &st)) != 0)
@@ -382,7 +371,7 @@ retention_purge(struct store *s, int64_t now_ms, int64_t retention_ms,
 	 * of it and the hub's own time of the last change it logged for the
 	 * room (the archive itself, or anything after it).
 	 */
-	if ((rc = retention_prepare(db, "SELECT r.room_id, d.archived_at, "
+	if ((rc = store_prepare(db, "SELECT r.room_id, d.archived_at, "
 	    RETENTION_SINCE " AS since FROM rooms r JOIN room_details d USING "
 	    "(room_id) WHERE r.status = 'archived' AND d.archived_at IS NOT "
 	    "NULL ORDER BY since, r.room_id", &st)) != 0) {
@@ -432,7 +421,7 @@ retention_purge(struct store *s, int64_t now_ms, int64_t retention_ms,
 			goto out;
 		}
 	}
-	if ((rc = retention_prepare(db, "SELECT count(*) FROM "
+	if ((rc = store_prepare(db, "SELECT count(*) FROM "
 	    "local_purged_rooms", &st)) != 0)
 		goto out;
 	if (sqlite3_step(st) == SQLITE_ROW)

@@ -365,6 +365,17 @@ store_close(struct store *s)
 }
 
 int
+store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
+{
+	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+		log_warnx("store: %s: %s", sql, sqlite3_errmsg(db));
+		*st = NULL;
+		return store_sqlite_err(db);
+	}
+	return 0;
+}
+
+int
 store_set_durable(struct store *s, int durable)
 {
 	return store_exec(s->db, durable ? "PRAGMA synchronous = FULL" :

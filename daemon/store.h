@@ -21,6 +21,7 @@
 #include "common/err.h"
 
 struct sqlite3;
+struct sqlite3_stmt;
 struct store;
 struct store_tx;
 
@@ -128,5 +129,10 @@ int store_set_durable(struct store *s, int durable) RK_MUST_CHECK;
 
 /* Maps the last SQLite error on db to an rk_err (SQLITE_FULL -> RK_EFULL). */
 int store_sqlite_err(struct sqlite3 *db);
+
+/* Prepares sql on db into *st (NULL on failure, logged with the SQL);
+ * 0 or store_sqlite_err's code. */
+int store_prepare(struct sqlite3 *db, const char *sql,
+    struct sqlite3_stmt **st) RK_MUST_CHECK;
 
 #endif

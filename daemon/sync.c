@@ -170,16 +170,6 @@ db_exec(sqlite3 *db, const char *sql)
 	return 0;
 }
 
-static int
-db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
-{
-	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
-		log_warnx("sync: %s: %s", sql, sqlite3_errmsg(db));
-		return store_sqlite_err(db);
-	}
-	return 0;
-}
-
 static void
 db_rollback(sqlite3 *db)
 {
@@ -194,7 +184,7 @@ db_int(sqlite3 *db, const char *sql, const char *param, int64_t *v)
 	sqlite3_stmt *st = NULL;
 	int rc;
 
-	if ((rc = db_prepare(db, sql, &st)) != 0)
+	if ((rc = store_prepare(db, sql, &st)) != 0)
 		return rc;
 	if (param != NULL)
 		sqlite3_bind_text(st, 1, param, -1, SQLITE_STATIC);
@@ -219,7 +209,7 @@ meta_get_text(sqlite3 *db, const char *key, char *out, size_t outlen)
 	int rc;
 
 	out[0] = '\0';
-	if ((rc = db_prepare(db, "SELECT value FROM local_meta WHERE key = ?1",
+	if ((rc = store_prepare(db, "SELECT value FROM local_meta WHERE key = ?1",
 	    &st)) != 0)
 		return rc;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -247,7 +237,7 @@ meta_get_i64(sqlite3 *db, const char *key, int64_t *v)
 	int rc;
 
 	*v = 0;
-	if ((rc = db_prepare(db, "SELECT value FROM local_meta WHERE key = ?1",
+	if ((rc = store_prepare(db, "SELECT value FROM local_meta WHERE key = ?1",
 	    &st)) != 0)
 		return rc;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
@@ -273,9 +263,9 @@ meta_set(sqlite3 *db, const char *key, int is_int, int64_t iv,
 	int rc;
 
 	if (!is_int && text == NULL)
-		rc = db_prepare(db, "DELETE FROM local_meta WHERE key = ?1", &st);
+		rc = store_prepare(db, "DELETE FROM local_meta WHERE key = ?1", &st);
 	else
-		rc = db_prepare(db, "INSERT INTO local_meta (key, value) VALUES"
+		rc = store_prepare(db, "INSERT INTO local_meta (key, value) VALUES"
 		    " (?1, ?2) ON CONFLICT (key) DO UPDATE SET value ="
 		    " excluded.value", &st);
 	if (rc != 0)
@@ -547,7 +537,7 @@ seq_list(sqlite3 *db, const char *sql, int64_t **out, size_t *n)
 	size_t len = 0, cap = 0;
 	int rc;
 
-	if ((rc = db_prepare(db, sql, &st)) != 0)
+	if ((rc = store_prepare(db, sql, &st)) != 0)
 		return rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (len == cap) {
@@ -591,7 +581,7 @@ batch_undo(sqlite3 *db)
 		return rc;
 	if (n == 0)
 		goto out;
-	if ((rc = db_prepare(db, "SELECT coalesce(applied, changeset) FROM"
+	if ((rc = store_prepare(db, "SELECT coalesce(applied, changeset) FROM"
 	    " local_outbox WHERE seq = ?1", &get)) != 0)
 		goto out;
 	for (i = 0; i < n; i++) {
@@ -659,7 +649,7 @@ batch_clear_rooms(sqlite3 *db, const char *const *rooms, size_t n)
 				    " room_id = ?1", p->table);
 				if (sql == NULL)
 					return RK_ENOMEM;
-				rc = db_prepare(db, sql, &st);
+				rc = store_prepare(db, sql, &st);
 				sqlite3_free(sql);
 				if (rc != 0)
 					return rc;
@@ -702,7 +692,7 @@ batch_purge(sqlite3 *db, const char *room)
 	/* What the hub has acknowledged goes with the rows (a room purged
 	 * after its retention period must leave nothing here); the entries
 	 * stay, empty, so the outbox numbering goes on. */
-	if ((rc = db_prepare(db, "UPDATE local_outbox SET changeset = X'',"
+	if ((rc = store_prepare(db, "UPDATE local_outbox SET changeset = X'',"
 	    " applied = X'' WHERE room_id = ?1 AND status = 'acked'", &st)) !=
 	    0)
 		return rc;
@@ -712,7 +702,7 @@ batch_purge(sqlite3 *db, const char *room)
 	st = NULL;
 	if (rc != 0)
 		return rc;
-	if ((rc = db_prepare(db, "UPDATE local_outbox SET status = 'refused',"
+	if ((rc = store_prepare(db, "UPDATE local_outbox SET status = 'refused',"
 	    " refused_reason = 'removed from room ' || ?1, applied = X''"
 	    " WHERE room_id = ?1 AND status = 'pending'", &st)) != 0)
 		return rc;
@@ -906,7 +896,7 @@ batch_reapply(sqlite3 *db, const struct sync_batch *b, uint64_t cursor)
 		snapcur = b->snap->next_cursor;
 	/* Two index searches (schema 006), not a walk of every acked
 	 * entry ever written. */
-	if ((rc = db_prepare(db, "SELECT seq, room_id, status, acked_hub_seq"
+	if ((rc = store_prepare(db, "SELECT seq, room_id, status, acked_hub_seq"
 	    " FROM local_outbox WHERE status = 'pending' UNION ALL SELECT seq,"
 	    " room_id, status, acked_hub_seq FROM local_outbox INDEXED BY"
 	    " local_outbox_acked WHERE status = 'acked' AND acked_hub_seq > ?1"
@@ -945,9 +935,9 @@ batch_reapply(sqlite3 *db, const struct sync_batch *b, uint64_t cursor)
 	rc = 0;
 	if (n == 0)
 		goto out;
-	if ((rc = db_prepare(db, "SELECT changeset, hlc, origin FROM"
+	if ((rc = store_prepare(db, "SELECT changeset, hlc, origin FROM"
 	    " local_outbox WHERE seq = ?1", &get)) != 0 ||
-	    (rc = db_prepare(db, "UPDATE local_outbox SET applied = ?1,"
+	    (rc = store_prepare(db, "UPDATE local_outbox SET applied = ?1,"
 	    " predicted_refusal = ?3 WHERE seq = ?2", &put)) != 0)
 		goto out;
 	for (i = 0; i < n; i++)
@@ -1005,7 +995,7 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 		return 0;
 	/* Every entry in effect, oldest first: the echoed ones first, each
 	 * as originally written, then only entries the pull leaves on top. */
-	if ((rc = db_prepare(db, "SELECT status, acked_hub_seq, applied IS"
+	if ((rc = store_prepare(db, "SELECT status, acked_hub_seq, applied IS"
 	    " NULL, env_first, env_last, room_id FROM local_outbox WHERE"
 	    " applied IS NULL OR length(applied) > 0 ORDER BY seq", &st)) != 0)
 		return rc;
@@ -1085,7 +1075,7 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 	}
 	if (rc != 1)
 		goto out;
-	if ((rc = db_prepare(db, "UPDATE local_outbox INDEXED BY"
+	if ((rc = store_prepare(db, "UPDATE local_outbox INDEXED BY"
 	    " local_outbox_acked SET applied = X'' WHERE status = 'acked' AND"
 	    " acked_hub_seq = ?1 AND (applied IS NULL OR length(applied) > 0)",
 	    &put)) != 0)
@@ -1207,7 +1197,7 @@ sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
 		max_entries = 1;
 	if ((rc = db_exec(db, "BEGIN IMMEDIATE")) != 0)
 		return rc;
-	if ((rc = db_prepare(db, "SELECT seq, origin, room_id, schema_version,"
+	if ((rc = store_prepare(db, "SELECT seq, origin, room_id, schema_version,"
 	    " length(changeset) FROM local_outbox WHERE status = 'pending' AND"
 	    " env_first IS NULL ORDER BY seq", &sel)) != 0)
 		goto out;
@@ -1281,7 +1271,7 @@ sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
 		rc = store_sqlite_err(db);
 		goto out;
 	}
-	if ((rc = db_prepare(db, "UPDATE local_outbox SET env_first = ?1,"
+	if ((rc = store_prepare(db, "UPDATE local_outbox SET env_first = ?1,"
 	    " env_last = ?2 WHERE room_id = ?3 AND seq BETWEEN ?1 AND ?2",
 	    &upd)) != 0)
 		goto out;
@@ -1316,7 +1306,7 @@ sync_pending_ranges(sqlite3 *db, struct sync_range **out, size_t *n)
 	size_t len = 0, cap = 0;
 	int rc;
 
-	if ((rc = db_prepare(db, "SELECT env_first, env_last, room_id,"
+	if ((rc = store_prepare(db, "SELECT env_first, env_last, room_id,"
 	    " min(origin) FROM local_outbox WHERE status = 'pending' AND"
 	    " env_first IS NOT NULL GROUP BY room_id, env_first, env_last"
 	    " ORDER BY env_first", &st)) != 0)
@@ -1373,7 +1363,7 @@ sync_range_merge(sqlite3 *db, const char *room, int64_t first, int64_t last,
 	*nmerged = 0;
 	/* The entries first sent in this range: its room's, with other
 	 * rooms' entries between them (sync_assign_ranges). */
-	if ((rc = db_prepare(db, "SELECT changeset, hlc, schema_version FROM"
+	if ((rc = store_prepare(db, "SELECT changeset, hlc, schema_version FROM"
 	    " local_outbox WHERE seq BETWEEN ?1 AND ?2 AND room_id = ?3 AND"
 	    " env_first = ?1 AND env_last = ?2 ORDER BY seq", &st)) != 0)
 		return rc;
@@ -1468,11 +1458,11 @@ sync_push_results(sqlite3 *db, json_t *answer, int64_t *refused,
 	if ((rc = db_exec(db, "BEGIN IMMEDIATE")) != 0)
 		return rk_whyf(why, rc, "cannot record the hub's answer");
 	/* seq BETWEEN: the range's own rows, not every pending one. */
-	if ((rc = db_prepare(db, "UPDATE local_outbox SET status = 'acked',"
+	if ((rc = store_prepare(db, "UPDATE local_outbox SET status = 'acked',"
 	    " acked_hub_seq = ?1 WHERE seq BETWEEN ?3 AND ?4 AND origin = ?2"
 	    " AND env_first = ?3 AND env_last = ?4 AND status = 'pending'",
 	    &ack)) != 0 ||
-	    (rc = db_prepare(db, "UPDATE local_outbox SET status = 'refused',"
+	    (rc = store_prepare(db, "UPDATE local_outbox SET status = 'refused',"
 	    " refused_reason = ?1 WHERE seq BETWEEN ?3 AND ?4 AND origin = ?2"
 	    " AND env_first = ?3 AND env_last = ?4 AND status = 'pending'",
 	    &ref)) != 0)
@@ -2489,7 +2479,7 @@ sync_full_snapshot(struct sync *sy, CURL *c, const struct hubcfg *h,
 		return RK_ENOMEM;
 	}
 	n = 1;
-	rc = db_prepare(store_db(sy->s), "SELECT room_id FROM rooms ORDER BY"
+	rc = store_prepare(store_db(sy->s), "SELECT room_id FROM rooms ORDER BY"
 	    " room_id", &st);
 	while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
 		const char *r = (const char *)sqlite3_column_text(st, 0);
@@ -2722,7 +2712,7 @@ sync_report_hashes(struct sync *sy, CURL *c, const struct hubcfg *h)
 		goto unlock;
 	/* Rooms with changes still on top differ from the hub by design;
 	 * the directory ("") is only ever the hub's. */
-	if (db_prepare(store_db(sy->s), "SELECT '' UNION ALL SELECT room_id"
+	if (store_prepare(store_db(sy->s), "SELECT '' UNION ALL SELECT room_id"
 	    " FROM (SELECT room_id FROM rooms WHERE room_id NOT IN (SELECT"
 	    " room_id FROM local_outbox WHERE status = 'pending') ORDER BY"
 	    " room_id)", &st) != 0)
