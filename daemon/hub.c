@@ -160,7 +160,7 @@ hub_step_done(sqlite3 *db, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 
-	sqlite3_finalize(st);
+	store_finalize(st);
 	if (rc == SQLITE_DONE)
 		return 0;
 	log_warnx("hub: %s", sqlite3_errmsg(db));
@@ -185,7 +185,7 @@ hub_int(sqlite3 *db, const char *sql, const char *p1, int64_t *v)
 		log_warnx("hub: %s: %s", sql, sqlite3_errmsg(db));
 		rc = store_sqlite_err(db);
 	}
-	sqlite3_finalize(st);
+	store_finalize(st);
 	return rc;
 }
 
@@ -259,7 +259,7 @@ hub_dev_load(sqlite3 *db, const char *id, struct hub_dev *d)
 	} else {
 		rc = store_sqlite_err(db);
 	}
-	sqlite3_finalize(st);
+	store_finalize(st);
 	return rc;
 }
 
@@ -282,7 +282,7 @@ hub_is_member_or(sqlite3 *db, const char *room, const char *staff,
 	sqlite3_bind_text(st, 2, staff, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) :
 	    store_sqlite_err(db);
-	sqlite3_finalize(st);
+	store_finalize(st);
 	return rc;
 }
 
@@ -316,7 +316,7 @@ hub_table_load(sqlite3 *db, struct hub_table *t)
 
 		if (n >= HUB_MAX_COLS || name == NULL ||
 		    (t->cols[n] = strdup(name)) == NULL) {
-			sqlite3_finalize(st);
+			store_finalize(st);
 			return RK_ENOMEM;
 		}
 		t->pk[n] = pk > 0;
@@ -325,7 +325,7 @@ hub_table_load(sqlite3 *db, struct hub_table *t)
 			t->room_col = n;
 		n++;
 	}
-	sqlite3_finalize(st);
+	store_finalize(st);
 	if (rc != SQLITE_DONE)
 		return store_sqlite_err(db);
 	t->ncol = n;
@@ -415,7 +415,7 @@ hub_require_doctor(sqlite3 *db)
 		on = !(strcmp(v, "0") == 0 || strcmp(v, "false") == 0 ||
 		    strcmp(v, "off") == 0 || strcmp(v, "no") == 0);
 	}
-	sqlite3_finalize(st);
+	store_finalize(st);
 	return on;
 }
 
@@ -435,7 +435,7 @@ hub_room_rules(sqlite3 *db, const char *room, struct rk_why *why)
 	if (rc == SQLITE_ROW)
 		snprintf(kind, sizeof(kind), "%s", sqlite3_column_text(st, 0) ?
 		    (const char *)sqlite3_column_text(st, 0) : "");
-	sqlite3_finalize(st);
+	store_finalize(st);
 	if (rc == SQLITE_DONE)
 		return rk_whyf(why, RK_EDENIED, "room %s: its rooms row is "
 		    "missing (a room is created with its rooms row)", room);
@@ -452,7 +452,7 @@ hub_room_rules(sqlite3 *db, const char *room, struct rk_why *why)
 	if (rc == SQLITE_ROW)
 		hub_safe(who, sizeof(who), sqlite3_column_text(st, 0),
 		    (size_t)sqlite3_column_bytes(st, 0));
-	sqlite3_finalize(st);
+	store_finalize(st);
 	if (rc == SQLITE_ROW)
 		return rk_whyf(why, RK_EDENIED, "room %s: member %s is not in "
 		    "the staff directory", room, who);
@@ -892,7 +892,7 @@ hub_dedupe(sqlite3 *db, struct hub_result *r, int *verdict)
 	} else {
 		rc = store_sqlite_err(db);
 	}
-	sqlite3_finalize(st);
+	store_finalize(st);
 	return rc;
 }
 
@@ -1381,7 +1381,7 @@ hub_member_rooms(sqlite3 *db, const char *staff, json_t **out)
 		if (json_array_append_new(a, json_string((const char *)
 		    sqlite3_column_text(st, 0))) != 0)
 			break;
-	sqlite3_finalize(st);
+	store_finalize(st);
 	if (rc != SQLITE_DONE) {
 		json_decref(a);
 		return rc == SQLITE_ROW ? RK_ENOMEM : store_sqlite_err(db);
@@ -1448,7 +1448,7 @@ hub_follow(sqlite3 *db, const char *device, const char *staff, int64_t after,
 		if (to != NULL && json_array_append_new(to, json_string(room)))
 			break;
 	}
-	sqlite3_finalize(st);
+	store_finalize(st);
 	st = NULL;
 	if (rc != SQLITE_DONE) {
 		rc = rc == SQLITE_ROW ? RK_ENOMEM : store_sqlite_err(db);
@@ -1492,7 +1492,7 @@ hub_follow(sqlite3 *db, const char *device, const char *staff, int64_t after,
 		}
 	rc = 0;
 out:
-	sqlite3_finalize(st);
+	store_finalize(st);
 	json_decref(rooms);
 	json_decref(have);
 	json_decref(mark);
@@ -1601,7 +1601,7 @@ hub_pull(struct hub *h, const char *device_id, uint64_t after,
 			bytes += n;
 			count++;
 		}
-		sqlite3_finalize(st);
+		store_finalize(st);
 		st = NULL;
 		if (rc == SQLITE_DONE || rc == SQLITE_ROW)
 			rc = 0;
@@ -1636,7 +1636,7 @@ hub_pull(struct hub *h, const char *device_id, uint64_t after,
 	rc = pull_writer_finish(w, h->k->sign_sk, out);
 	w = NULL;
 out:
-	sqlite3_finalize(st);
+	store_finalize(st);
 	hub_rollback(db);
 	store_unlock(h->s);
 out_nolock:
@@ -1878,7 +1878,7 @@ hub_snap_joined(struct hub *h, sqlite3_stmt **sel, sqlite3_stmt *st,
 		    given, why)) != 0)
 			break;
 	}
-	sqlite3_finalize(had);
+	store_finalize(had);
 	return rc;
 }
 
@@ -2009,11 +2009,11 @@ hub_snapshot_rooms(struct hub *h, const char *device_id,
 		    sqlite3_errmsg(db));
 		goto out;
 	}
-	sqlite3_finalize(st);
-	sqlite3_finalize(mem);
+	store_finalize(st);
+	store_finalize(mem);
 	st = mem = NULL;
 	for (i = 0; i < h->ntables; i++)
-		sqlite3_finalize(sel[i]);
+		store_finalize(sel[i]);
 	lazy = 0;
 	if ((rc = store_set_durable(h->s, 1)) != 0) {
 		store_unlock(h->s);
@@ -2037,10 +2037,10 @@ hub_snapshot_rooms(struct hub *h, const char *device_id,
 		rk_whyf(why, rc, "cannot write the snapshot answer");
 	goto done;
 out:
-	sqlite3_finalize(st);
-	sqlite3_finalize(mem);
+	store_finalize(st);
+	store_finalize(mem);
 	for (i = 0; i < h->ntables; i++)
-		sqlite3_finalize(sel[i]);
+		store_finalize(sel[i]);
 	hub_rollback(db);
 	if (lazy && store_set_durable(h->s, 1) != 0)
 		log_warnx("hub: cannot make commits durable again");
@@ -2201,7 +2201,7 @@ hub_enroll(struct hub *h, json_t *in, json_t **out, struct rk_why *why)
 	} else {
 		rc = rk_whyf(why, store_sqlite_err(db), "cannot read codes");
 	}
-	sqlite3_finalize(st);
+	store_finalize(st);
 	st = NULL;
 	if (rc != 0)
 		goto out;
@@ -2234,7 +2234,7 @@ hub_enroll(struct hub *h, json_t *in, json_t **out, struct rk_why *why)
 	} else if (step != SQLITE_DONE) {
 		rc = rk_whyf(why, store_sqlite_err(db), "cannot read devices");
 	}
-	sqlite3_finalize(st);
+	store_finalize(st);
 	st = NULL;
 	if (rc != 0)
 		goto out;
@@ -2276,7 +2276,7 @@ hub_enroll(struct hub *h, json_t *in, json_t **out, struct rk_why *why)
 	else
 		log_info("enrolled device %s for staff %s", device, staff);
 out:
-	sqlite3_finalize(st);
+	store_finalize(st);
 	store_tx_abort(tx);
 	store_unlock(h->s);
 	sodium_memzero(hash, sizeof(hash));
@@ -2313,7 +2313,7 @@ hub_seen(void *arg, const char *device, const char *nonce, int64_t time_ms)
 	sqlite3_bind_text(st, 2, nonce, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 3, c->now);
 	rc = sqlite3_step(st);
-	sqlite3_finalize(st);
+	store_finalize(st);
 	if (rc == SQLITE_DONE)
 		return 0;
 	if ((sqlite3_extended_errcode(c->db) & 0xff) == SQLITE_CONSTRAINT)
@@ -2532,7 +2532,7 @@ hub_hashes(struct hub *h, const char *device_id, json_t *in, json_t **out,
 		sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
 		last = sqlite3_step(st) == SQLITE_ROW ?
 		    sqlite3_column_int64(st, 0) : INT64_MAX;
-		sqlite3_finalize(st);
+		store_finalize(st);
 		st = NULL;
 		newer = last > cursor;
 		if (newer || cursor > head) {
@@ -2583,7 +2583,7 @@ hub_hashes(struct hub *h, const char *device_id, json_t *in, json_t **out,
 		rc = RK_ENOMEM;
 out:
 	roomhash_free(rh);
-	sqlite3_finalize(st);
+	store_finalize(st);
 	hub_rollback(db);
 	store_unlock(h->s);
 	json_decref(mism);

@@ -74,7 +74,7 @@ retention_exec_room(sqlite3 *db, const char *sql, const char *room,
 	} else if (changed != NULL) {
 		*changed = sqlite3_changes64(db);
 	}
-	sqlite3_finalize(st);
+	store_finalize(st);
 	return rc;
 }
 
@@ -113,7 +113,7 @@ retention_tables_load(sqlite3 *db, struct retention_tables *t)
 			break;
 		t->n++;
 	}
-	sqlite3_finalize(st);
+	store_finalize(st);
 	if (rc != SQLITE_DONE) {
 		retention_tables_free(t);
 		return rc == SQLITE_ROW ? RK_ENOMEM : store_sqlite_err(db);
@@ -158,7 +158,7 @@ retention_purged(sqlite3 *db, const char *room, char *reason,
 	} else {
 		rc = store_sqlite_err(db);
 	}
-	sqlite3_finalize(st);
+	store_finalize(st);
 	return rc;
 }
 
@@ -195,7 +195,7 @@ retention_chain_head(sqlite3 *db, struct retention_room *r)
 	} else {
 		rc = store_sqlite_err(db);
 	}
-	sqlite3_finalize(st);
+	store_finalize(st);
 	return rc;
 }
 
@@ -268,7 +268,7 @@ retention_purge_room(sqlite3 *db, const struct retention_tables *t,
 		    sqlite3_errmsg(db));
 		rc = store_sqlite_err(db);
 	}
-	sqlite3_finalize(st);
+	store_finalize(st);
 	return rc;
 }
 
@@ -294,7 +294,7 @@ retention_one(sqlite3 *db, const struct retention_tables *t, int64_t now_ms,
 	sqlite3_bind_text(st, 1, r->room, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, cutoff);
 	step = sqlite3_step(st);
-	sqlite3_finalize(st);
+	store_finalize(st);
 	if (step == SQLITE_DONE) {
 		rc = 0;		/* changed meanwhile: not due any more */
 		goto out;
@@ -396,7 +396,7 @@ retention_purge(struct store *s, int64_t now_ms, int64_t retention_ms,
 		    kept, e) != 0)
 			break;
 	}
-	sqlite3_finalize(st);
+	store_finalize(st);
 	st = NULL;
 	if (rc != SQLITE_DONE) {
 		rc = rc == SQLITE_ROW ? RK_ENOMEM : rk_whyf(why,
@@ -426,7 +426,7 @@ retention_purge(struct store *s, int64_t now_ms, int64_t retention_ms,
 		goto out;
 	if (sqlite3_step(st) == SQLITE_ROW)
 		already = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	store_finalize(st);
 	st = NULL;
 	if (!dry_run)
 		already -= (int64_t)json_array_size(purged);
@@ -441,7 +441,7 @@ retention_purge(struct store *s, int64_t now_ms, int64_t retention_ms,
 	*out = o;	/* the caller's: json_decref */
 	rc = 0;
 out:
-	sqlite3_finalize(st);
+	store_finalize(st);
 	retention_tables_free(&t);
 	json_decref(purged);
 	json_decref(kept);

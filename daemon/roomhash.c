@@ -264,7 +264,7 @@ roomhash_free(struct roomhash *rh)
 	if (rh == NULL)
 		return;
 	for (i = 0; i < RH_MAX_TABLES; i++)
-		sqlite3_finalize(rh->st[i]);
+		store_finalize(rh->st[i]);
 	free(rh);
 }
 
@@ -282,15 +282,11 @@ rh_stmt(struct roomhash *rh, size_t i, const struct table_policy *p,
 		if ((rc = rh_build_select(rh->db, p->table, p->scope ==
 		    SYNC_ROOM, &sql)) != 0)
 			return rc;
-		if (sqlite3_prepare_v2(rh->db, (const char *)sql.data, -1,
-		    &rh->st[i], NULL) != SQLITE_OK) {
-			log_warnx("roomhash: %s: %s", p->table,
-			    sqlite3_errmsg(rh->db));
-			rh->st[i] = NULL;
-			buf_release(&sql);
-			return store_sqlite_err(rh->db);
-		}
+		/* From the store's cache after the first hash. */
+		rc = store_prepare(rh->db, (const char *)sql.data, &rh->st[i]);
 		buf_release(&sql);
+		if (rc != 0)
+			return rc;
 	}
 	*st = rh->st[i];
 	return 0;

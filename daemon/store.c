@@ -76,6 +76,8 @@ struct store_tx {
 };
 
 static int store_save_hlc(struct store *s, struct rk_why *why);
+static void stc_db_add(struct sqlite3 *db);
+static void stc_db_forget(struct sqlite3 *db);
 
 /* Runs a persistent one-statement transaction control (BEGIN, COMMIT). */
 static int
@@ -327,6 +329,7 @@ store_open(const struct store_opts *o, struct store **out,
 		}
 		s->ckpt_started = 1;
 	}
+	stc_db_add(s->db);
 	*out = s;
 	s = NULL;
 	rc = 0;
@@ -355,6 +358,8 @@ store_close(struct store *s)
 	sqlite3_finalize(s->st_begin);
 	sqlite3_finalize(s->st_commit);
 	sqlite3_finalize(s->st_hlc);
+	if (s->db != NULL)
+		stc_db_forget(s->db);
 	if (s->db != NULL && sqlite3_close(s->db) != SQLITE_OK)
 		log_warnx("store: close: %s", sqlite3_errmsg(s->db));
 	free(s->origin);
@@ -364,15 +369,195 @@ store_close(struct store *s)
 	free(s);
 }
 
+/*
+ * The statement cache behind store_prepare/store_finalize.  Preparing
+ * costs more than running most of the sync's statements once (the hub
+ * prepares a dozen per envelope, a room hash one per table), so a
+ * statement given back with store_finalize is kept, reset and unbound,
+ * for the next store_prepare of the same SQL text on the same
+ * connection.  A statement in use is never handed out twice: a nested
+ * store_prepare of the same text gets one of its own, finalized when
+ * given back.  Entries are found by connection and text (a hash, then
+ * strcmp: callers may build SQL in reused buffers).  One mutex: these
+ * are microseconds under locks the callers hold anyway.  Only the
+ * connections of open stores are cached for (store_open registers, and
+ * store_close forgets, its own): a connection opened elsewhere gets
+ * plain statements, so closing it never finds one still held here.
+ */
+#define STC_SLOTS 192
+#define STC_DBS 64
+
+struct stc_ent {
+	sqlite3 *db;		/* NULL: a free slot */
+	sqlite3_stmt *st;
+	char *sql;		/* malloc'd copy */
+	uint32_t hash;
+	int in_use;
+	uint64_t used;		/* last hand-out, for eviction */
+};
+
+static struct stc_ent stc[STC_SLOTS];
+static sqlite3 *stc_dbs[STC_DBS];	/* connections cached for */
+static uint64_t stc_clock;
+static pthread_mutex_t stc_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static uint32_t
+stc_hash(const char *sql)
+{
+	uint32_t h = 2166136261u;
+
+	while (*sql != '\0')
+		h = (h ^ (unsigned char)*sql++) * 16777619u;
+	return h;
+}
+
+/* Under stc_mu: a free slot, or the least recently used idle one emptied
+ * (its statement finalized); NULL if every slot is in use. */
+static struct stc_ent *
+stc_slot(void)
+{
+	struct stc_ent *lru = NULL;
+	size_t i;
+
+	for (i = 0; i < STC_SLOTS; i++) {
+		if (stc[i].db == NULL)
+			return &stc[i];
+		if (!stc[i].in_use && (lru == NULL || stc[i].used < lru->used))
+			lru = &stc[i];
+	}
+	if (lru != NULL) {
+		sqlite3_finalize(lru->st);
+		free(lru->sql);
+		memset(lru, 0, sizeof(*lru));
+	}
+	return lru;
+}
+
+/* Under stc_mu: whether db's statements are cached. */
+static int
+stc_db_on(sqlite3 *db)
+{
+	size_t i;
+
+	for (i = 0; i < STC_DBS; i++)
+		if (stc_dbs[i] == db)
+			return 1;
+	return 0;
+}
+
+/* Caches db's statements from now on (no-op when the table is full). */
+static void
+stc_db_add(sqlite3 *db)
+{
+	size_t i;
+
+	pthread_mutex_lock(&stc_mu);
+	for (i = 0; i < STC_DBS && !stc_db_on(db); i++)
+		if (stc_dbs[i] == NULL) {
+			stc_dbs[i] = db;
+			break;
+		}
+	pthread_mutex_unlock(&stc_mu);
+}
+
 int
 store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 {
-	if (sqlite3_prepare_v2(db, sql, -1, st, NULL) != SQLITE_OK) {
+	uint32_t h = stc_hash(sql);
+	struct stc_ent *e;
+	char *copy;
+	size_t i;
+	int dup = 0, on;
+
+	pthread_mutex_lock(&stc_mu);
+	on = stc_db_on(db);
+	for (i = 0; on && i < STC_SLOTS; i++) {
+		e = &stc[i];
+		if (e->db != db || e->hash != h || strcmp(e->sql, sql) != 0)
+			continue;
+		if (e->in_use) {
+			dup = 1;
+			continue;
+		}
+		e->in_use = 1;
+		e->used = ++stc_clock;
+		*st = e->st;
+		pthread_mutex_unlock(&stc_mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&stc_mu);
+	if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, st,
+	    NULL) != SQLITE_OK) {
 		log_warnx("store: %s: %s", sql, sqlite3_errmsg(db));
+		sqlite3_finalize(*st);
 		*st = NULL;
 		return store_sqlite_err(db);
 	}
+	/* Kept for later unless the text is already kept (in use now) or
+	 * memory is short: then it is simply finalized when given back. */
+	if (!on || dup || (copy = strdup(sql)) == NULL)
+		return 0;
+	pthread_mutex_lock(&stc_mu);
+	if (stc_db_on(db) && (e = stc_slot()) != NULL) {
+		e->db = db;
+		e->st = *st;
+		e->sql = copy;
+		e->hash = h;
+		e->in_use = 1;
+		e->used = ++stc_clock;
+		copy = NULL;
+	}
+	pthread_mutex_unlock(&stc_mu);
+	free(copy);
 	return 0;
+}
+
+void
+store_finalize(sqlite3_stmt *st)
+{
+	size_t i;
+
+	if (st == NULL)
+		return;
+	pthread_mutex_lock(&stc_mu);
+	for (i = 0; i < STC_SLOTS; i++)
+		if (stc[i].st == st && stc[i].db != NULL) {
+			/* Reset: no read transaction stays open, and no
+			 * binding points into the caller's memory. */
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			stc[i].in_use = 0;
+			pthread_mutex_unlock(&stc_mu);
+			return;
+		}
+	pthread_mutex_unlock(&stc_mu);
+	sqlite3_finalize(st);
+}
+
+/* Finalizes every statement cached for db and stops caching for it:
+ * before db is closed.  One still in use is a caller's bug: it is left
+ * to that caller (whose store_finalize will finalize it) and the close
+ * then fails, logged. */
+static void
+stc_db_forget(sqlite3 *db)
+{
+	size_t i;
+
+	pthread_mutex_lock(&stc_mu);
+	for (i = 0; i < STC_DBS; i++)
+		if (stc_dbs[i] == db)
+			stc_dbs[i] = NULL;
+	for (i = 0; i < STC_SLOTS; i++)
+		if (stc[i].db == db) {
+			if (stc[i].in_use)
+				log_warnx("store: a statement is still in use "
+				    "at close: %s", stc[i].sql);
+			else
+				sqlite3_finalize(stc[i].st);
+			free(stc[i].sql);
+			memset(&stc[i], 0, sizeof(stc[i]));
+		}
+	pthread_mutex_unlock(&stc_mu);
 }
 
 int

@@ -131,8 +131,15 @@ int store_set_durable(struct store *s, int durable) RK_MUST_CHECK;
 int store_sqlite_err(struct sqlite3 *db);
 
 /* Prepares sql on db into *st (NULL on failure, logged with the SQL);
- * 0 or store_sqlite_err's code. */
+ * 0 or store_sqlite_err's code.  On an open store's connection the
+ * statement may come from a cache (reset, no bindings): give it back
+ * with store_finalize, never sqlite3_finalize. */
 int store_prepare(struct sqlite3 *db, const char *sql,
     struct sqlite3_stmt **st) RK_MUST_CHECK;
+
+/* Gives back a statement from store_prepare: kept for the next
+ * store_prepare of its text, reset and unbound (any other statement is
+ * finalized).  NULL is a no-op. */
+void store_finalize(struct sqlite3_stmt *st);
 
 #endif

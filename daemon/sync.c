@@ -195,7 +195,7 @@ db_int(sqlite3 *db, const char *sql, const char *param, int64_t *v)
 		log_warnx("sync: %s: %s", sql, sqlite3_errmsg(db));
 		rc = store_sqlite_err(db);
 	}
-	sqlite3_finalize(st);
+	store_finalize(st);
 	return rc;
 }
 
@@ -225,7 +225,7 @@ meta_get_text(sqlite3 *db, const char *key, char *out, size_t outlen)
 	} else {
 		rc = store_sqlite_err(db);
 	}
-	sqlite3_finalize(st);
+	store_finalize(st);
 	return rc;
 }
 
@@ -250,7 +250,7 @@ meta_get_i64(sqlite3 *db, const char *key, int64_t *v)
 	} else {
 		rc = store_sqlite_err(db);
 	}
-	sqlite3_finalize(st);
+	store_finalize(st);
 	return rc;
 }
 
@@ -278,7 +278,7 @@ meta_set(sqlite3 *db, const char *key, int is_int, int64_t iv,
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : store_sqlite_err(db);
 	if (rc != 0)
 		log_warnx("sync: cannot save %s: %s", key, sqlite3_errmsg(db));
-	sqlite3_finalize(st);
+	store_finalize(st);
 	return rc;
 }
 
@@ -560,7 +560,7 @@ seq_list(sqlite3 *db, const char *sql, int64_t **out, size_t *n)
 	rc = 0;
 out:
 	free(v);
-	sqlite3_finalize(st);
+	store_finalize(st);
 	return rc;
 }
 
@@ -611,7 +611,7 @@ batch_undo(sqlite3 *db)
 	rc = db_exec(db, "UPDATE local_outbox SET applied = X'' WHERE applied"
 	    " IS NULL OR length(applied) > 0");
 out:
-	sqlite3_finalize(get);
+	store_finalize(get);
 	free(seqs);
 	return rc;
 }
@@ -659,11 +659,11 @@ batch_clear_rooms(sqlite3 *db, const char *const *rooms, size_t n)
 			    store_sqlite_err(db);
 			sqlite3_reset(st);
 			if (rc != 0) {
-				sqlite3_finalize(st);
+				store_finalize(st);
 				return rc;
 			}
 		}
-		sqlite3_finalize(st);
+		store_finalize(st);
 		st = NULL;
 	}
 	return 0;
@@ -698,7 +698,7 @@ batch_purge(sqlite3 *db, const char *room)
 		return rc;
 	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : store_sqlite_err(db);
-	sqlite3_finalize(st);
+	store_finalize(st);
 	st = NULL;
 	if (rc != 0)
 		return rc;
@@ -711,7 +711,7 @@ batch_purge(sqlite3 *db, const char *room)
 	if (rc == 0 && sqlite3_changes(db) > 0)
 		log_warnx("sync: removed from room %s: %d unsent change(s) "
 		    "kept in the outbox as refused", room, sqlite3_changes(db));
-	sqlite3_finalize(st);
+	store_finalize(st);
 	return rc;
 }
 
@@ -945,9 +945,9 @@ batch_reapply(sqlite3 *db, const struct sync_batch *b, uint64_t cursor)
 			goto out;
 out:
 	free(seqs);
-	sqlite3_finalize(sel);
-	sqlite3_finalize(get);
-	sqlite3_finalize(put);
+	store_finalize(sel);
+	store_finalize(get);
+	store_finalize(put);
 	return rc;
 }
 
@@ -1047,7 +1047,7 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 		snprintf(envs[n].room, sizeof(envs[n].room), "%s", room);
 		n++;
 	}
-	sqlite3_finalize(st);
+	store_finalize(st);
 	st = NULL;
 	/* The pull holds these envelopes and nothing else, in hub order. */
 	if (rc == 1 && n != pr->count)
@@ -1091,8 +1091,8 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 	*echoed = entries;
 	rc = 1;
 out:
-	sqlite3_finalize(st);
-	sqlite3_finalize(put);
+	store_finalize(st);
+	store_finalize(put);
 	free(envs);
 	return rc;
 }
@@ -1289,8 +1289,8 @@ sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
 out:
 	if (rc != 0)
 		db_rollback(db);
-	sqlite3_finalize(sel);
-	sqlite3_finalize(upd);
+	store_finalize(sel);
+	store_finalize(upd);
 	free(g);
 	free(gcount);
 	free(gbytes);
@@ -1341,7 +1341,7 @@ sync_pending_ranges(sqlite3 *db, struct sync_range **out, size_t *n)
 	rc = 0;
 out:
 	free(v);
-	sqlite3_finalize(st);
+	store_finalize(st);
 	return rc;
 }
 
@@ -1413,7 +1413,7 @@ sync_range_merge(sqlite3 *db, const char *room, int64_t first, int64_t last,
 		rc = RK_ENOMEM;
 out:
 	sqlite3changegroup_delete(cg);
-	sqlite3_finalize(st);
+	store_finalize(st);
 	return rc;
 }
 
@@ -1541,8 +1541,8 @@ sync_push_results(sqlite3 *db, json_t *answer, int64_t *refused,
 out:
 	if (rc != 0)
 		db_rollback(db);
-	sqlite3_finalize(ack);
-	sqlite3_finalize(ref);
+	store_finalize(ack);
+	store_finalize(ref);
 	return rc;
 }
 
@@ -2500,7 +2500,7 @@ sync_full_snapshot(struct sync *sy, CURL *c, const struct hubcfg *h,
 		else
 			n++;
 	}
-	sqlite3_finalize(st);
+	store_finalize(st);
 	store_unlock(sy->s);
 	if (rc != 0)
 		goto out;
@@ -2729,7 +2729,7 @@ sync_report_hashes(struct sync *sy, CURL *c, const struct hubcfg *h)
 	}
 unlock:
 	roomhash_free(rh);
-	sqlite3_finalize(st);
+	store_finalize(st);
 	store_unlock(sy->s);
 	if (rooms == NULL || json_object_size(rooms) == 0)
 		goto out;
