@@ -124,6 +124,22 @@ static int env_sodium_ok;
 static uint8_t env_dict1[ENV_DICT1_CAP];
 static size_t env_dict1_len;
 
+/*
+ * One zstd compression and one decompression context per thread, made on
+ * first use and freed when the thread ends.  Every use is one whole frame
+ * after a reset of session and parameters (env_deflate, env_inflate), so
+ * writers and decoders that take turns on one thread never see each
+ * other's state; keeping the contexts spares a hub request or a push the
+ * allocation and clearing of their tables for every envelope.
+ */
+struct env_zctx {
+	ZSTD_CCtx *c;
+	ZSTD_DCtx *d;
+};
+
+static pthread_key_t env_zkey;
+static int env_zkey_ok;
+
 struct dictb {
 	uint8_t *p;
 	size_t len, cap;
@@ -389,12 +405,64 @@ env_dict1_build(struct dictb *d)
 	d_null(d); d_int(d, DV_HLC);
 }
 
+static int env_init(void);
+
+static void
+env_zctx_free(void *arg)
+{
+	struct env_zctx *z = arg;
+
+	ZSTD_freeCCtx(z->c);
+	ZSTD_freeDCtx(z->d);
+	free(z);
+}
+
+/* This thread's contexts (env_zctx), or NULL when out of memory. */
+static struct env_zctx *
+env_zctx(void)
+{
+	struct env_zctx *z;
+
+	if (env_init() != 0 || !env_zkey_ok)
+		return NULL;
+	if ((z = pthread_getspecific(env_zkey)) == NULL) {
+		if ((z = calloc(1, sizeof(*z))) == NULL)
+			return NULL;
+		if (pthread_setspecific(env_zkey, z) != 0) {
+			free(z);
+			return NULL;
+		}
+	}
+	return z;
+}
+
+static ZSTD_CCtx *
+env_cctx(void)
+{
+	struct env_zctx *z = env_zctx();
+
+	if (z != NULL && z->c == NULL)
+		z->c = ZSTD_createCCtx();
+	return z != NULL ? z->c : NULL;
+}
+
+static ZSTD_DCtx *
+env_dctx(void)
+{
+	struct env_zctx *z = env_zctx();
+
+	if (z != NULL && z->d == NULL)
+		z->d = ZSTD_createDCtx();
+	return z != NULL ? z->d : NULL;
+}
+
 static void
 env_init_once(void)
 {
 	struct dictb d = { env_dict1, 0, sizeof(env_dict1), 0 };
 
 	env_sodium_ok = sodium_init() >= 0;
+	env_zkey_ok = pthread_key_create(&env_zkey, env_zctx_free) == 0;
 	env_dict1_build(&d);
 	/* A compile-time constant input: overflow is a bug caught by the
 	 * dictionary test, not a run-time condition. */
@@ -749,7 +817,7 @@ envelope_encode_dict(const struct envelope *e, uint32_t dict_id,
 		    "(origin, room, seq, hlc, size or dictionary)");
 		return RK_EINVAL;
 	}
-	if ((cctx = ZSTD_createCCtx()) == NULL) {
+	if ((cctx = env_cctx()) == NULL) {
 		rc = RK_ENOMEM;
 		goto out;
 	}
@@ -780,7 +848,6 @@ envelope_encode_dict(const struct envelope *e, uint32_t dict_id,
 	rc = buf_append(out, b.data + sizeof(WIRE_SIG_ENVELOPE),
 	    b.len - sizeof(WIRE_SIG_ENVELOPE));
 out:
-	ZSTD_freeCCtx(cctx);
 	buf_release(&b);
 	return rc;
 }
@@ -823,11 +890,10 @@ envelope_decode_why(const uint8_t *p, size_t n, const uint8_t sign_pk[32],
 	if (h.dict_id != ENVELOPE_DICT_NONE && h.dict_id != ENVELOPE_DICT_V1)
 		return rk_whyf(why, RK_EPROTO, "unknown dictionary %u",
 		    h.dict_id);
-	if ((dctx = ZSTD_createDCtx()) == NULL)
+	if ((dctx = env_dctx()) == NULL)
 		return rk_whyf(why, RK_ENOMEM, "out of memory");
 	rc = env_inflate(dctx, h.dict_id, h.frame, h.z_len, h.raw_len, &raw,
 	    why);
-	ZSTD_freeDCtx(dctx);
 	if (rc != 0)
 		return rc;
 	memset(e, 0, sizeof(*e));
@@ -900,7 +966,6 @@ struct pull_writer {
 	size_t count_off;	/* where the u32 count goes */
 	uint32_t count;
 	uint64_t raw_total;
-	ZSTD_CCtx *cctx;
 };
 
 /* A JSON object without NULs or duplicate keys. */
@@ -940,10 +1005,6 @@ pull_writer_new(uint64_t next_cursor, uint64_t head, const char *ctl_json,
 	}
 	if ((w = calloc(1, sizeof(*w))) == NULL)
 		return RK_ENOMEM;
-	if ((w->cctx = ZSTD_createCCtx()) == NULL) {
-		rc = RK_ENOMEM;
-		goto out;
-	}
 	if ((rc = buf_append(&w->b, WIRE_SIG_PULL, sizeof(WIRE_SIG_PULL))) !=
 	    0 || (rc = buf_append(&w->b, WIRE_PULL_MAGIC, 4)) != 0 ||
 	    (rc = buf_le(&w->b, next_cursor, 8)) != 0 ||
@@ -967,6 +1028,7 @@ pull_writer_add(struct pull_writer *w, uint64_t hub_seq, const char *room,
 {
 	size_t start = w->b.len, zoff;
 	int rlen = env_id_len(room, 0), rc;
+	ZSTD_CCtx *cctx;
 
 	if (rlen < 0 || hub_seq > ENV_I64_MAX || len > WIRE_MAX_RAW ||
 	    (changeset == NULL && len > 0) || w->count == UINT32_MAX ||
@@ -981,7 +1043,11 @@ pull_writer_add(struct pull_writer *w, uint64_t hub_seq, const char *room,
 	    (rc = buf_le(&w->b, 0, 4)) != 0)	/* z_len, set below */
 		goto out;
 	zoff = w->b.len;
-	if ((rc = env_deflate(w->cctx, ENVELOPE_DICT_NONE, changeset, len,
+	if ((cctx = env_cctx()) == NULL) {
+		rc = RK_ENOMEM;
+		goto out;
+	}
+	if ((rc = env_deflate(cctx, ENVELOPE_DICT_NONE, changeset, len,
 	    &w->b)) != 0)
 		goto out;
 	le_put(w->b.data + zoff - 4, w->b.len - zoff, 4);
@@ -1013,7 +1079,6 @@ pull_writer_free(struct pull_writer *w)
 	if (w == NULL)
 		return;
 	buf_release(&w->b);
-	ZSTD_freeCCtx(w->cctx);
 	free(w);
 }
 
@@ -1099,7 +1164,7 @@ pull_decode_why(const uint8_t *p, size_t n, const uint8_t hub_sign_pk[32],
 		    "entry", rd.n - rd.off);
 	if ((r.ctl_json = malloc(clen + 1)) == NULL ||
 	    (count > 0 && (r.entries = calloc(count, sizeof(*r.entries))) ==
-	    NULL) || (count > 0 && (dctx = ZSTD_createDCtx()) == NULL)) {
+	    NULL) || (count > 0 && (dctx = env_dctx()) == NULL)) {
 		rc = rk_whyf(why, RK_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -1121,7 +1186,6 @@ pull_decode_why(const uint8_t *p, size_t n, const uint8_t hub_sign_pk[32],
 	memset(&r, 0, sizeof(r));
 	rc = 0;
 out:
-	ZSTD_freeDCtx(dctx);
 	pull_response_release(&r);
 	return rc;
 }
