@@ -123,11 +123,14 @@ store_load_hlc(struct store *s)
 	int rc = 0;
 
 	/* A device's local writes are not each followed by a clock row: the
-	 * outbox holds their timestamps, local_meta the ones observed. */
+	 * outbox holds their timestamps, local_meta the ones observed.  The
+	 * clock only moves forward and entries are numbered as they commit,
+	 * so the newest entry has the outbox's greatest HLC: one lookup by
+	 * seq, not a walk of every entry the device ever wrote. */
 	if (sqlite3_prepare_v2(s->db,
 	    "SELECT max(coalesce((SELECT value FROM local_meta WHERE key ="
-	    " 'hlc'), 0), coalesce((SELECT max(hlc) FROM local_outbox), 0))",
-	    -1, &st, NULL) != SQLITE_OK)
+	    " 'hlc'), 0), coalesce((SELECT hlc FROM local_outbox ORDER BY seq"
+	    " DESC LIMIT 1), 0))", -1, &st, NULL) != SQLITE_OK)
 		return store_sqlite_err(s->db);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		s->hlc.last = (uint64_t)sqlite3_column_int64(st, 0);

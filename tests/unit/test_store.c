@@ -1396,6 +1396,11 @@ crash_run(struct fx *f, enum crash how)
 		assert_int_equal(outbox_count(f), 2);
 		seq = write_post(f, "r1", "after", "x");
 		assert_int_equal(seq, 3);
+		/* The killed writer never saved its clock: the store found
+		 * the last timestamp in the newest outbox entry. */
+		assert_true(qint(db_of(f), "SELECT hlc FROM local_outbox WHERE"
+		    " seq = 3") > qint(db_of(f), "SELECT hlc FROM local_outbox"
+		    " WHERE seq = 2"));
 	} else {
 		/* Not committed: neither the rows nor an entry. */
 		assert_int_equal(post_count(f, "r1"), 1);
