@@ -2566,6 +2566,32 @@ out:
 	return rc;
 }
 
+int
+sync_pull_check(const struct pull_response *pr, uint64_t cursor,
+    struct rk_why *why)
+{
+	uint64_t prev = cursor;
+	size_t i;
+
+	if (pr->next_cursor < cursor || pr->head < pr->next_cursor)
+		return rk_whyf(why, RK_EPROTO, "the hub's pull answer goes "
+		    "backwards (cursor %" PRIu64 " -> %" PRIu64 ", head %"
+		    PRIu64 ")", cursor, pr->next_cursor, pr->head);
+	/* Its changes lie after the cursor asked from, in order: an answer
+	 * signed for an earlier request, sent again, cannot make a replica
+	 * apply a change twice. */
+	for (i = 0; i < pr->count; i++) {
+		if (pr->entries[i].hub_seq <= prev ||
+		    pr->entries[i].hub_seq > pr->next_cursor)
+			return rk_whyf(why, RK_EPROTO, "the hub's pull answer "
+			    "holds change %" PRIu64 ", not in order after "
+			    "cursor %" PRIu64 " and up to %" PRIu64,
+			    pr->entries[i].hub_seq, cursor, pr->next_cursor);
+		prev = pr->entries[i].hub_seq;
+	}
+	return 0;
+}
+
 static int
 sync_pull(struct sync *sy, CURL *c, const struct hubcfg *h, int full,
     struct rk_why *why)
@@ -2615,13 +2641,8 @@ sync_pull(struct sync *sy, CURL *c, const struct hubcfg *h, int full,
 				break;
 			continue;
 		}
-		if (pr.next_cursor < (uint64_t)cur || pr.head < pr.next_cursor) {
-			rc = rk_whyf(why, RK_EPROTO, "the hub's pull answer "
-			    "goes backwards (cursor %" PRId64 " -> %" PRIu64
-			    ", head %" PRIu64 ")", cur, pr.next_cursor,
-			    pr.head);
+		if ((rc = sync_pull_check(&pr, (uint64_t)cur, why)) != 0)
 			break;
-		}
 		sync_set_phase(sy, "pull", (int64_t)pr.next_cursor - start,
 		    (int64_t)pr.head - start);
 		if ((ctl = json_loads(pr.ctl_json ? pr.ctl_json : "{}", 0,

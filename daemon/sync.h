@@ -189,6 +189,13 @@ struct sync_batch {
 int sync_apply_batch(struct sqlite3 *db, struct sync_batch *b,
     struct rk_why *why) RK_MUST_CHECK;
 
+/* 0 if pr may answer a pull from cursor: next_cursor not behind it, head
+ * not behind next_cursor, and its changes strictly increasing, after
+ * cursor and up to next_cursor (so an answer replayed from an earlier
+ * request is refused); RK_EPROTO with why otherwise. */
+int sync_pull_check(const struct pull_response *pr, uint64_t cursor,
+    struct rk_why *why) RK_MUST_CHECK;
+
 /* The wait after the n-th consecutive failure (n >= 1), with rnd (any
  * 32-bit random value) choosing the jitter. */
 int64_t sync_backoff_ms(unsigned failures, uint32_t rnd);

@@ -1148,6 +1148,59 @@ test_hlc_seen(void **state)
 
 /* --- backoff, URLs ------------------------------------------------------------ */
 
+/* A pull answer must continue from the cursor asked from: one replayed
+ * from an earlier request, or out of order, is refused before anything
+ * of it is applied. */
+static void
+test_pull_check(void **state)
+{
+	struct pull_response r;
+	struct rk_why why = { "" };
+
+	(void)state;
+	/* 10 -> 13 with changes 11 and 13: fine; so is nothing new. */
+	resp_init(&r, 13, 20);
+	resp_add(&r, 11, "r1", NULL, 0);
+	resp_add(&r, 13, "r1", NULL, 0);
+	assert_int_equal(sync_pull_check(&r, 10, &why), 0);
+	/* The same answer replayed once the replica is at 13: its changes
+	 * are not after the cursor. */
+	assert_int_equal(sync_pull_check(&r, 13, &why), RK_EPROTO);
+	assert_non_null(strstr(why.text, "change 11"));
+	/* From 11: change 11 again. */
+	why.text[0] = '\0';
+	assert_int_equal(sync_pull_check(&r, 11, &why), RK_EPROTO);
+	assert_non_null(strstr(why.text, "change 11"));
+	/* Behind the cursor. */
+	why.text[0] = '\0';
+	assert_int_equal(sync_pull_check(&r, 14, &why), RK_EPROTO);
+	assert_non_null(strstr(why.text, "backwards"));
+	pull_response_release(&r);
+
+	/* Out of order, repeated, beyond next_cursor. */
+	resp_init(&r, 13, 20);
+	resp_add(&r, 12, "r1", NULL, 0);
+	resp_add(&r, 11, "r1", NULL, 0);
+	assert_int_equal(sync_pull_check(&r, 10, &why), RK_EPROTO);
+	pull_response_release(&r);
+	resp_init(&r, 13, 20);
+	resp_add(&r, 12, "r1", NULL, 0);
+	resp_add(&r, 12, "r2", NULL, 0);
+	assert_int_equal(sync_pull_check(&r, 10, &why), RK_EPROTO);
+	pull_response_release(&r);
+	resp_init(&r, 13, 20);
+	resp_add(&r, 14, "r1", NULL, 0);
+	assert_int_equal(sync_pull_check(&r, 10, &why), RK_EPROTO);
+	pull_response_release(&r);
+	/* A head behind next_cursor. */
+	resp_init(&r, 13, 12);
+	assert_int_equal(sync_pull_check(&r, 10, &why), RK_EPROTO);
+	pull_response_release(&r);
+	resp_init(&r, 10, 10);
+	assert_int_equal(sync_pull_check(&r, 10, &why), 0);
+	pull_response_release(&r);
+}
+
 static void
 test_backoff(void **state)
 {
@@ -1953,6 +2006,7 @@ main(void)
 		T(test_snapshot_replaces_room_keeps_pending),
 		T(test_change_outside_its_room_refused),
 		T(test_hlc_seen),
+		T(test_pull_check),
 		T(test_backoff),
 		T(test_hub_urls),
 		T(test_engine_not_enrolled),
