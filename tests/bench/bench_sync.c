@@ -4388,6 +4388,14 @@ main(int argc, char **argv)
 		    "before the day, until in step;\n  fresh = a new device, "
 		    "sync_enroll until in step (direct; fresh-rl the same "
 		    "through the relay)\n", day.n);
+		printf("  the hub's share (the relay's request -> answer "
+		    "times), per round:\n    push ");
+		for (r = 0; r < R.day_rounds; r++)
+			printf(" %.1f", R.day_push_hub_s[r] * 1e3);
+		printf(" ms\n    pull ");
+		for (r = 0; r < R.day_rounds; r++)
+			printf(" %.1f", R.day_pull_hub_s[r] * 1e3);
+		printf(" ms\n");
 		pc_print("round 1, bytes of A's push attempt", R.day_push,
 		    R.day_n);
 		pc_print("round 1, bytes of B's pull", R.day_pull, R.day_n);
