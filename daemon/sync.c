@@ -2722,7 +2722,7 @@ sync_report_hashes(struct sync *sy, CURL *c, const struct hubcfg *h)
 	int64_t cur = 0, head = 0;
 	char hex[ROOMHASH_HEX_LEN + 1];
 	size_t i;
-	int rc;
+	int rc, began;
 
 	if (sync_lock(sy, h, &why) != 0)
 		return;
@@ -2740,6 +2740,9 @@ sync_report_hashes(struct sync *sy, CURL *c, const struct hubcfg *h)
 		goto unlock;
 	if (roomhash_new(store_db(sy->s), &rh) != 0)
 		goto unlock;
+	/* Every room of one state, in one read transaction (not one
+	 * each). */
+	began = db_exec(store_db(sy->s), "BEGIN") == 0;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *r = (const char *)sqlite3_column_text(st, 0);
 
@@ -2748,6 +2751,10 @@ sync_report_hashes(struct sync *sy, CURL *c, const struct hubcfg *h)
 		if (json_object_set_new(rooms, r, json_string(hex)) != 0)
 			break;
 	}
+	store_finalize(st);
+	st = NULL;
+	if (began && db_exec(store_db(sy->s), "COMMIT") != 0)
+		db_rollback(store_db(sy->s));
 unlock:
 	roomhash_free(rh);
 	store_finalize(st);
