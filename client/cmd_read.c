@@ -16,7 +16,7 @@ cmd_read(int argc, char **argv, struct cli *cli)
 	struct cli_args a;
 	json_t *req = NULL, *resp = NULL;
 	const char *val, *room = NULL, *rid = NULL;
-	char path[512], full[65];
+	char path[512];
 	int id, rc;
 
 	cli_args_init(&a, argc, argv, 1);
@@ -33,11 +33,10 @@ cmd_read(int argc, char **argv, struct cli *cli)
 		return rc;
 	if (room == NULL || rid == NULL)
 		return cli_usage(cli, "give ROOM and the post's or request's ID");
-	if ((rc = rwc_resolve_id(cli, room, rid, 1, full)) != 0)
-		return rc;
+	/* The daemon takes the end of an id too (as the lists show it). */
 	if ((req = json_object()) == NULL)
 		return rk_whyf(&cli->why, RK_ENOMEM, "out of memory");
-	if ((rc = cli_set_str(cli, req, "id", full, "ID")) != 0 ||
+	if ((rc = cli_set_str(cli, req, "id", rid, "ID")) != 0 ||
 	    (rc = cli_room_path(cli, path, sizeof(path), room, "/read")) != 0 ||
 	    (rc = cli_call(cli, "POST", path, req, &resp)) != 0)
 		goto out;
@@ -45,7 +44,8 @@ cmd_read(int argc, char **argv, struct cli *cli)
 		rc = cli_print_json(cli, resp);
 	else {
 		printf("%s %s: 既読 read by ", cli_jstr(resp, "type") ?
-		    cli_jstr(resp, "type") : "?", full);
+		    cli_jstr(resp, "type") : "?", cli_jstr(resp, "id") ?
+		    cli_jstr(resp, "id") : rid);
 		rwc_print_readers(json_object_get(resp, "read_by"));
 		putchar('\n');
 	}

@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "client/cli.h"
 #include "client/roomwork_cli.h"
@@ -31,81 +30,6 @@ const struct cli_label rwc_request_kinds[] = {
 };
 
 /* --- shared helpers ---------------------------------------------------- */
-
-static int
-rwc_match(const char *id, const char *given)
-{
-	size_t n = strlen(id), g = strlen(given);
-
-	if (strcmp(id, given) == 0)
-		return 2;
-	return g >= 4 && g < n && strcasecmp(id + n - g, given) == 0;
-}
-
-/* Looks for given among the ids of arr's objects: an exact id wins;
- * else *found counts the ids ending in given, the last one in out. */
-static void
-rwc_scan(const json_t *arr, const char *given, int *exact, int *found,
-    char out[65])
-{
-	const json_t *it;
-	size_t i;
-
-	json_array_foreach(arr, i, it) {
-		const char *id = cli_jstr(it, "id");
-		int m;
-
-		if (*exact || id == NULL || (m = rwc_match(id, given)) == 0)
-			continue;
-		snprintf(out, 65, "%s", id);
-		if (m == 2)
-			*exact = 1;
-		else
-			(*found)++;
-	}
-}
-
-int
-rwc_resolve_id(struct cli *cli, const char *room, const char *given,
-    int posts_too, char out[65])
-{
-	json_t *resp = NULL;
-	char path[512];
-	int rc, exact = 0, found = 0;
-
-	if (strlen(given) > 64)
-		return rk_whyf(&cli->why, RK_EINVAL, "ID: '%.64s...' is too "
-		    "long", given);
-	if ((rc = cli_room_path(cli, path, sizeof(path), room,
-	    "/requests")) != 0)
-		return rc;
-	/* ?all=1: a withdrawn request is still named by its id. */
-	strncat(path, "?all=1", sizeof(path) - strlen(path) - 1);
-	if ((rc = cli_call(cli, "GET", path, NULL, &resp)) != 0)
-		return rc;
-	rwc_scan(json_object_get(resp, "requests"), given, &exact, &found,
-	    out);
-	json_decref(resp);
-	resp = NULL;
-	if (posts_too && !exact) {
-		if ((rc = cli_room_path(cli, path, sizeof(path), room,
-		    "/timeline")) != 0 ||
-		    (rc = cli_call(cli, "GET", path, NULL, &resp)) != 0)
-			return rc;
-		rwc_scan(json_object_get(resp, "items"), given, &exact, &found,
-		    out);
-		json_decref(resp);
-	}
-	if (exact || found == 1)
-		return 0;
-	if (found == 0) {
-		/* Let the daemon judge an id it may know better. */
-		snprintf(out, 65, "%s", given);
-		return 0;
-	}
-	return rk_whyf(&cli->why, RK_EINVAL, "ID: '%s' matches %d records in "
-	    "room %s; give more of it", given, found, room);
-}
 
 void
 rwc_print_readers(const json_t *read_by)
@@ -322,7 +246,7 @@ rq_state(int argc, char **argv, struct cli *cli, const char *status)
 	struct cli_args a;
 	json_t *req = NULL, *resp = NULL;
 	const char *val, *room = NULL, *rid = NULL, *reason = NULL;
-	char path[512], full[65];
+	char path[512];
 	int id, rc;
 
 	cli_args_init(&a, argc, argv, 1);
@@ -347,11 +271,10 @@ rq_state(int argc, char **argv, struct cli *cli, const char *status)
 	if (reason != NULL && strcmp(status, "declined") != 0 &&
 	    strcmp(status, "done") != 0)
 		return cli_usage(cli, "--reason goes with done or decline");
-	if ((rc = rwc_resolve_id(cli, room, rid, 0, full)) != 0)
-		return rc;
+	/* The daemon takes the end of an id too (as the lists show it). */
 	if ((req = json_object()) == NULL)
 		return rk_whyf(&cli->why, RK_ENOMEM, "out of memory");
-	if ((rc = cli_set_str(cli, req, "id", full, "ID")) != 0 ||
+	if ((rc = cli_set_str(cli, req, "id", rid, "ID")) != 0 ||
 	    (rc = cli_set_str(cli, req, "status", status, "status")) != 0 ||
 	    (reason && (rc = cli_set_str(cli, req, "reason", reason,
 	    "--reason")) != 0) ||

@@ -15,15 +15,6 @@
 /* The kinds of request (daemon/roomwork.h) and their labels. */
 extern const struct cli_label rwc_request_kinds[];
 
-/*
- * The full id of a post or request of room that `given` names: the id
- * itself, or the end of one (at least 4 characters, as the lists show
- * them) matching exactly one record.  Requests only unless posts_too.
- * out has room for 64 characters and the NUL.
- */
-int rwc_resolve_id(struct cli *cli, const char *room, const char *given,
-    int posts_too, char out[65]) RK_MUST_CHECK;
-
 /* "name (YYYY-MM-DD HH:MM), ..." of a read_by array; "-" if empty. */
 void rwc_print_readers(const json_t *read_by);
 

@@ -10,6 +10,7 @@
  */
 #include "daemon/roomwork.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -719,6 +720,77 @@ rw_state_rank(const char *s)
 	return 2;
 }
 
+/*
+ * The id of the request (or, with posts_too, the live post or request)
+ * of room that given names: itself, or the one id ending in given (at
+ * least 4 characters, any case), as the lists show ids by their last
+ * characters.  Resolved here rather than by the client listing the room
+ * first, so that naming a record by its end notes no read of the room
+ * in the audit trail that the person did not make.  RK_ENOTFOUND or
+ * RK_EINVAL (several match) with why; full gets the id.
+ */
+static int
+rw_resolve_id(sqlite3 *db, const char *room, const char *given,
+    int posts_too, char full[65], struct rk_why *why)
+{
+	sqlite3_stmt *st = NULL;
+	size_t g = strlen(given), i;
+	int rc, n = 0;
+
+	if (g == 0 || g > 64)
+		return rk_whyf(why, RK_EINVAL, "id: expected 1 to 64 "
+		    "characters");
+	if ((rc = rw_prepare(db, posts_too ? "SELECT id FROM requests WHERE "
+	    "room_id = ?1 AND id = ?2 AND deleted_at IS NULL UNION ALL SELECT "
+	    "id FROM posts WHERE room_id = ?1 AND id = ?2 AND deleted_at IS "
+	    "NULL" : "SELECT id FROM requests WHERE room_id = ?1 AND id = ?2",
+	    &st)) != 0)
+		return rk_whyf(why, rc, "cannot read the room");
+	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, given, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc == SQLITE_ROW) {
+		snprintf(full, 65, "%s", given);
+		return 0;
+	}
+	if (rc != SQLITE_DONE)
+		return rk_whyf(why, store_sqlite_err(db), "cannot read the "
+		    "room");
+	for (i = 0; i < g; i++)
+		if (!isalnum((unsigned char)given[i]))
+			break;
+	if (g < 4 || i < g)
+		goto none;
+	if ((rc = rw_prepare(db, posts_too ? "SELECT id FROM requests WHERE "
+	    "room_id = ?1 AND deleted_at IS NULL AND length(id) > length(?2) "
+	    "AND upper(substr(id, -length(?2))) = upper(?2) UNION ALL SELECT "
+	    "id FROM posts WHERE room_id = ?1 AND deleted_at IS NULL AND "
+	    "length(id) > length(?2) AND upper(substr(id, -length(?2))) = "
+	    "upper(?2) LIMIT 2" : "SELECT id FROM requests WHERE room_id = ?1 "
+	    "AND length(id) > length(?2) AND upper(substr(id, -length(?2))) = "
+	    "upper(?2) LIMIT 2", &st)) != 0)
+		return rk_whyf(why, rc, "cannot read the room");
+	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, given, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+		if (n++ == 0)
+			snprintf(full, 65, "%s", rw_column_text(st, 0));
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return rk_whyf(why, store_sqlite_err(db), "cannot read the "
+		    "room");
+	if (n == 1)
+		return 0;
+	if (n > 1)
+		return rk_whyf(why, RK_EINVAL, "id: '%s' matches more than one "
+		    "record in room %s; give more of it", given, room);
+none:
+	return rk_whyf(why, RK_ENOTFOUND, "id: no %s %s in room %s",
+	    posts_too ? "post or request" : "request", given, room);
+}
+
 int
 roomwork_request_status(struct rec_ctx *c, const char *room, json_t *in,
     json_t **out, struct rk_why *why)
@@ -729,7 +801,7 @@ roomwork_request_status(struct rec_ctx *c, const char *room, json_t *in,
 	sqlite3_stmt *st = NULL;
 	const char *id, *want, *reason;
 	char status[16] = "", requester[65] = "", assignee[65] = "";
-	char what[160];
+	char what[160], full[65];
 	int rc, withdrawn = 0, withdraw, got;
 
 	if ((rc = rw_need_object(in, 0, why)) != 0 ||
@@ -751,8 +823,10 @@ roomwork_request_status(struct rec_ctx *c, const char *room, json_t *in,
 	    strcmp(want, "done") != 0)
 		return rk_whyf(why, RK_EINVAL, "reason: goes with declined or "
 		    "done only");
-	if ((rc = rw_room_access(c, room, 1, NULL, why)) != 0)
+	if ((rc = rw_room_access(c, room, 1, NULL, why)) != 0 ||
+	    (rc = rw_resolve_id(db, room, id, 0, full, why)) != 0)
 		return rc;
+	id = full;
 
 	if ((rc = rw_prepare(db, "SELECT status, requester, assignee, "
 	    "deleted_at IS NOT NULL FROM requests WHERE room_id = ?1 AND id = "
@@ -955,7 +1029,7 @@ roomwork_read_mark(struct rec_ctx *c, const char *room, json_t *in,
 	sqlite3 *db = store_db(c->store);
 	struct store_tx *tx = NULL;
 	const char *id;
-	char type[16] = "", what[120];
+	char type[16] = "", what[120], full[65];
 	json_t *readers = NULL;
 	int64_t read_at = 0;
 	int rc, ins = 0;
@@ -964,8 +1038,10 @@ roomwork_read_mark(struct rec_ctx *c, const char *room, json_t *in,
 	    (rc = rw_known_keys(in, keys, why)) != 0 ||
 	    (rc = rw_req_string(in, "id", &id, why)) != 0)
 		return rc;
-	if ((rc = rw_room_access(c, room, 1, NULL, why)) != 0)
+	if ((rc = rw_room_access(c, room, 1, NULL, why)) != 0 ||
+	    (rc = rw_resolve_id(db, room, id, 1, full, why)) != 0)
 		return rc;
+	id = full;
 	if ((rc = rw_query_text(db, "SELECT 'post' FROM posts WHERE room_id = "
 	    "?1 AND id = ?2 AND deleted_at IS NULL UNION ALL SELECT 'request' "
 	    "FROM requests WHERE room_id = ?1 AND id = ?2 AND deleted_at IS "

@@ -46,7 +46,9 @@ int roomwork_request_add(struct rec_ctx *c, const char *room, json_t *in,
  * Only the assignee acknowledges, completes or declines; only the
  * requester withdraws.  States only go forward: open -> acknowledged ->
  * done, or declined from open/acknowledged; asking for the state a
- * request is already in changes nothing.
+ * request is already in changes nothing.  "id" may be the end of the
+ * id (4 characters or more, any case) when it matches one request: it is
+ * resolved here, with no read of the room noted in the audit trail.
  */
 int roomwork_request_status(struct rec_ctx *c, const char *room, json_t *in,
     json_t **out, struct rk_why *why) RK_MUST_CHECK;
@@ -68,8 +70,9 @@ const char *roomwork_request_kind_label(const char *kind);
 
 /* --- read receipts ("OK") ------------------------------------------------ */
 
-/* {"id": post or request id} -> {"id", "type", "read_at", "read_by":
- * [...]}.  Marking twice keeps the first time. */
+/* {"id": post or request id, or its end as for request_status} ->
+ * {"id" (whole), "type", "read_at", "read_by": [...]}.  Marking twice
+ * keeps the first time. */
 int roomwork_read_mark(struct rec_ctx *c, const char *room, json_t *in,
     json_t **out, struct rk_why *why) RK_MUST_CHECK;
 /* -> {"room_id", "receipts": {"<id>": [{"staff", "name", "read_at"}]}} */

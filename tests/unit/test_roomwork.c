@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -487,9 +488,12 @@ test_request_life(void **state)
 	/* Answering implies reading. */
 	assert_int_equal(json_array_size(json_object_get(o, "read_by")), 1);
 	json_decref(o);
-	/* The same state again writes nothing. */
+	/* The same state again writes nothing (the request named by the
+	 * end of its id, as the lists show it). */
 	n = outbox(f);
-	json_decref(set_status(f, id, "acknowledged", NULL));
+	o = set_status(f, id + strlen(id) - 6, "acknowledged", NULL);
+	assert_string_equal(jstr(o, "id"), id);
+	json_decref(o);
 	assert_int_equal(outbox(f), n);
 
 	tu_clock_advance(&f->clk, 60 * 1000);
@@ -627,8 +631,36 @@ test_read_receipts(void **state)
 	assert_int_equal(outbox(f), n);
 
 	as(f, "nurse-2");
+	/* Named by its last characters, in any case, as the lists show
+	 * ids: the answer says the whole id. */
+	snprintf(text, sizeof(text), "{\"id\": \"%s\"}", rq + strlen(rq) - 6);
+	for (char *p = text; *p != '\0'; p++)
+		*p = (char)tolower((unsigned char)*p);
+	o = ok(f, roomwork_read_mark, "room-a", text);
+	assert_string_equal(jstr(o, "id"), rq);
+	assert_string_equal(jstr(o, "type"), "request");
+	json_decref(o);
 	snprintf(text, sizeof(text), "{\"id\": \"%s\"}", rq);
 	json_decref(ok(f, roomwork_read_mark, "room-a", text));
+	/* Fewer than 4 characters name nothing; an end shared by the post
+	 * and the request names neither. */
+	snprintf(text, sizeof(text), "{\"id\": \"%s\"}", rq + strlen(rq) - 3);
+	refused(f, roomwork_read_mark, "room-a", text, RK_ENOTFOUND,
+	    "no post or request");
+	{
+		char sql[400];
+
+		/* A post whose id ends as the request's does (written here
+		 * directly: generated ids would rarely share an end). */
+		snprintf(sql, sizeof(sql), "INSERT INTO posts (room_id, id, "
+		    "author, created_at, body, hlc) VALUES ('room-a', "
+		    "'ZZ%s', 'nurse-1', 1, 'x', 1)", rq + strlen(rq) - 8);
+		exec(store_db(f->c.store), sql);
+		snprintf(text, sizeof(text), "{\"id\": \"%s\"}",
+		    rq + strlen(rq) - 6);
+		refused(f, roomwork_read_mark, "room-a", text, RK_EINVAL,
+		    "more than one");
+	}
 	refused(f, roomwork_read_mark, "room-a", "{\"id\": \"nothing\"}",
 	    RK_ENOTFOUND, "no post or request");
 	refused(f, roomwork_read_mark, "room-a", "{}", RK_EINVAL, "id");
