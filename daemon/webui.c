@@ -592,6 +592,133 @@ out:
 	return rc;
 }
 
+/*
+ * POST /ui/home {"rooms": [ROOM...], "seen": {ROOM: ms}} -> {"rooms":
+ * {ROOM: {"unread", "last_visit" (ms or null), "waiting"}}} for each
+ * room named that the acting staff is an active member of: what today's
+ * patients shows of a room.  unread counts the newest 200 timeline items
+ * (posts and visits) later than seen[ROOM] and written by someone else;
+ * waiting the room's entries not yet taken by the hub (webui_pending).
+ * Counts and a time, not the records: like the list of rooms, this is
+ * not a read of any room's record, and the audit trail notes none (the
+ * screen used to fetch every room's timeline, each noted as read).
+ */
+#define WEBUI_HOME_ROOMS 1000
+
+static int
+webui_home_room(struct webui *w, const char *room, int64_t seen,
+    json_t **out, struct rk_why *why)
+{
+	sqlite3 *db = store_db(w->ctx->store);
+	sqlite3_stmt *st = NULL;
+	json_t *pend = NULL;
+	int64_t unread = 0, waiting;
+	json_t *last = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((rc = webui_pending_query(w, room, &pend, why)) != 0)
+		return rc;	/* RK_ENOTFOUND: not a room of this staff */
+	waiting = (int64_t)json_array_size(json_object_get(pend, "pending")) +
+	    (json_is_null(json_object_get(pend, "card")) ? 0 : 1);
+	json_decref(pend);
+	if (sqlite3_prepare_v2(db, "SELECT (SELECT count(*) FROM (SELECT "
+	    "author, at FROM (SELECT p.author, p.created_at AS at FROM posts p "
+	    "WHERE p.room_id = ?1 AND p.deleted_at IS NULL UNION ALL SELECT "
+	    "v.author, v.visited_at FROM visits v WHERE v.room_id = ?1 AND "
+	    "v.deleted_at IS NULL) ORDER BY at DESC LIMIT 200) WHERE at > ?2 "
+	    "AND author IS NOT ?3), (SELECT max(visited_at) FROM visits WHERE "
+	    "room_id = ?1 AND deleted_at IS NULL)", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return rk_whyf(why, RK_EDB, "cannot read the replica: %s",
+		    sqlite3_errmsg(db));
+	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, seen);
+	sqlite3_bind_text(st, 3, w->ctx->staff, -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		unread = sqlite3_column_int64(st, 0);
+		last = sqlite3_column_type(st, 1) == SQLITE_NULL ? json_null() :
+		    json_integer(sqlite3_column_int64(st, 1));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return rk_whyf(why, RK_EDB, "cannot read the replica: %s",
+		    sqlite3_errmsg(db));
+	if (last == NULL || (*out = json_pack("{s:I, s:o, s:I}", "unread",
+	    (json_int_t)unread, "last_visit", last, "waiting",
+	    (json_int_t)waiting)) == NULL)
+		return RK_ENOMEM;
+	return 0;
+}
+
+static enum MHD_Result
+webui_home(struct webui *w, struct MHD_Connection *conn,
+    const struct webui_req *req)
+{
+	struct rk_why why = { "" };
+	json_t *in = NULL, *rooms, *seen, *v, *o, *ans = NULL;
+	enum MHD_Result ret;
+	size_t i;
+	int rc = 0;
+
+	if ((in = json_loadb((const char *)req->body.data, req->body.len, 0,
+	    NULL)) == NULL || !json_is_object(in) ||
+	    !json_is_array(rooms = json_object_get(in, "rooms")) ||
+	    json_array_size(rooms) > WEBUI_HOME_ROOMS ||
+	    ((seen = json_object_get(in, "seen")) != NULL &&
+	    !json_is_object(seen))) {
+		json_decref(in);
+		return webui_error(conn, 400, "invalid", "body: expected "
+		    "{\"rooms\": [ROOM...] (at most %d), \"seen\": {ROOM: "
+		    "ms}}", WEBUI_HOME_ROOMS);
+	}
+	if ((ans = json_object()) == NULL) {
+		json_decref(in);
+		return MHD_NO;
+	}
+	store_lock(w->ctx->store);
+	json_array_foreach(rooms, i, v) {
+		const char *room = json_string_value(v);
+		json_t *t = seen != NULL && room != NULL ?
+		    json_object_get(seen, room) : NULL;
+
+		if (room == NULL || room[0] == '\0' || strlen(room) > 64) {
+			rc = rk_whyf(&why, RK_EINVAL, "rooms: item %zu is not "
+			    "a room id", i);
+			break;
+		}
+		if (t != NULL && !json_is_integer(t)) {
+			rc = rk_whyf(&why, RK_EINVAL, "seen: %s is not a time "
+			    "in ms", room);
+			break;
+		}
+		rc = webui_home_room(w, room, t != NULL ?
+		    (int64_t)json_integer_value(t) : 0, &o, &why);
+		if (rc == RK_ENOTFOUND) {	/* left, or not yet pulled */
+			rc = 0;
+			continue;
+		}
+		if (rc != 0 || json_object_set_new(ans, room, o) != 0) {
+			rc = rc ? rc : RK_ENOMEM;
+			break;
+		}
+	}
+	store_unlock(w->ctx->store);
+	json_decref(in);
+	if (rc != 0) {
+		json_decref(ans);
+		if (rc == RK_ENOMEM)
+			return MHD_NO;
+		return webui_error(conn, rk_err_http_status(rc),
+		    api_code_name(rc), "%s", why.text);
+	}
+	if ((o = json_pack("{s:o}", "rooms", ans)) == NULL)
+		return MHD_NO;
+	ret = webui_send_json(conn, 200, o, NULL, NULL);
+	json_decref(o);
+	return ret;
+}
+
 static enum MHD_Result
 webui_pending(struct webui *w, struct MHD_Connection *conn)
 {
@@ -712,6 +839,8 @@ webui_route(struct webui *w, struct MHD_Connection *conn, const char *url,
 		return webui_ok(conn);
 	if (!strcmp(url, "/ui/pending") && is_get)
 		return webui_pending(w, conn);
+	if (!strcmp(url, "/ui/home") && !strcmp(method, "POST"))
+		return webui_home(w, conn, req);
 	if (!strncmp(url, "/v1/", 4))
 		return webui_api(w, conn, method, url, req);
 	return webui_error(conn, 404, "notfound", "no such call: %s %s",

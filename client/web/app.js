@@ -750,22 +750,6 @@ function paintStatic() {
 
 /* ---- today's patients -------------------------------------------------------- */
 
-async function roomSummary(room) {
-	const [tl, pend] = await Promise.all([
-		api('GET', '/v1/rooms/' + encodeURIComponent(room.room_id) + '/timeline?limit=200'),
-		api('GET', '/ui/pending?room=' + encodeURIComponent(room.room_id)).catch(() => null),
-	]);
-	const seen = seenGet()[room.room_id] || 0;
-	let unread = 0, lastVisit = null;
-	for (const it of tl.items) {
-		if (it.at > seen && it.author !== state.staff)
-			unread++;
-		if (it.type === 'visit' && (lastVisit === null || it.at > lastVisit))
-			lastVisit = it.at;
-	}
-	return { unread, lastVisit, waiting: pend ? pend.pending.length + (pend.card ? 1 : 0) : 0 };
-}
-
 async function renderHome(frag) {
 	const rooms = (await api('GET', '/v1/rooms')).rooms.filter((r) => r.status !== 'archived');
 	let mine = null, conflicts = null;
@@ -773,7 +757,17 @@ async function renderHome(frag) {
 		mine = await api('GET', '/v1/requests').catch(() => null);
 	if (state.features.conflicts)
 		conflicts = await api('GET', '/v1/conflicts').catch(() => null);
-	const sums = await Promise.all(rooms.map((r) => roomSummary(r).catch(() => null)));
+	/* Counts and times for every room in one call: no room's record is
+	 * read (nor noted as read) to draw this list. */
+	const ids = rooms.map((r) => r.room_id), seenAll = seenGet(), seen = {};
+	for (const id of ids)
+		if (Number.isInteger(seenAll[id]))
+			seen[id] = seenAll[id];
+	const home = await api('POST', '/ui/home', { rooms: ids, seen }).catch(() => null);
+	const sums = rooms.map((r) => {
+		const s = home && home.rooms && home.rooms[r.room_id];
+		return s ? { unread: s.unread, lastVisit: s.last_visit, waiting: s.waiting } : null;
+	});
 	frag.append(h('h1', null, t('home.title')), h('p', { class: 'hint' }, t('home.hint')));
 	const nav = h('div', { class: 'actions noprint' });
 	if (state.features.requests)

@@ -413,6 +413,7 @@ async function nurseFlows(browser) {
 		const card = await page.textContent('a.room-card[data-room="tanaka"]');
 		assert(card.includes('田中花子'), 'patient name missing: ' + card);
 		assert(/未読 [1-9]/.test(card), 'the doctor\'s post is not counted unread: ' + card);
+		assert(/最終訪問 /.test(card), 'the doctor\'s visit is not shown as the last: ' + card);
 		assert(!features.requests || /依頼 1/.test(card), 'the open request is not counted: ' + card);
 		await shot(page, '02-today');
 	});

@@ -694,6 +694,95 @@ test_pending(void **state)
 	resp_release(&r);
 }
 
+/* A count of rows, by sql. */
+static int64_t
+count_of(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t n = -1;
+
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
+	    SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+/* Today's patients in one call: unread counts, the last visit, what
+ * waits; no room's record noted as read. */
+static void
+test_home(void **state)
+{
+	struct fx *f = *state;
+	struct resp r;
+	json_t *o, *t;
+	int64_t reads;
+
+	unlock(f);
+	assert_int_equal(call(f, "POST", "/v1/rooms", "{\"room_id\": "
+	    "\"tanaka\", \"patient_name\": \"田中 花子\", \"consent_date\": "
+	    "\"2025-05-01\", \"members\": [\"dr-1\"]}", 1, &r), 201);
+	resp_release(&r);
+	tu_clock_advance(&f->clk, 1000);
+	assert_int_equal(call(f, "POST", "/v1/rooms/tanaka/posts",
+	    "{\"body\": \"訪問しました\"}", 1, &r), 201);
+	resp_release(&r);
+	/* The doctor's post and visit, as a pull would bring them. */
+	exec(store_db(f->s), "INSERT INTO posts (room_id, id, author, "
+	    "created_at, body, hlc) VALUES ('tanaka', 'p-dr', 'dr-1', 5000, "
+	    "'利尿薬を増量', 1)");
+	exec(store_db(f->s), "INSERT INTO visits (room_id, id, author, "
+	    "visited_at, hlc) VALUES ('tanaka', 'v-dr', 'dr-1', 4000, 1)");
+
+	reads = count_of(store_db(f->s), "SELECT count(*) FROM "
+	    "local_audit_pending WHERE action = 'read'");
+	assert_int_equal(call(f, "POST", "/ui/home", "{\"rooms\": "
+	    "[\"tanaka\", \"elsewhere\"], \"seen\": {\"tanaka\": 4500}}", 1,
+	    &r), 200);
+	o = json_loads(resp_text(&r), 0, NULL);
+	resp_release(&r);
+	assert_non_null(o);
+	t = json_object_get(json_object_get(o, "rooms"), "tanaka");
+	assert_non_null(t);
+	/* Her own post is not unread; the doctor's after 4500 is. */
+	assert_int_equal(json_integer_value(json_object_get(t, "unread")), 1);
+	assert_int_equal(json_integer_value(json_object_get(t,
+	    "last_visit")), 4000);
+	assert_true(json_integer_value(json_object_get(t, "waiting")) >= 1);
+	assert_null(json_object_get(json_object_get(o, "rooms"),
+	    "elsewhere"));
+	json_decref(o);
+	assert_int_equal(count_of(store_db(f->s), "SELECT count(*) FROM "
+	    "local_audit_pending WHERE action = 'read'"), reads);
+	/* Seen after everything: nothing unread. */
+	assert_int_equal(call(f, "POST", "/ui/home", "{\"rooms\": "
+	    "[\"tanaka\"], \"seen\": {\"tanaka\": 999999999999}}", 1, &r),
+	    200);
+	assert_non_null(strstr(resp_text(&r), "\"unread\":0"));
+	resp_release(&r);
+	/* The timeline itself is a read, noted (the count is watched). */
+	assert_int_equal(call(f, "GET", "/v1/rooms/tanaka/timeline", NULL, 1,
+	    &r), 200);
+	resp_release(&r);
+	assert_true(count_of(store_db(f->s), "SELECT count(*) FROM "
+	    "local_audit_pending WHERE action = 'read'") > reads);
+
+	/* Bad bodies. */
+	assert_int_equal(call(f, "POST", "/ui/home", "[]", 1, &r), 400);
+	resp_release(&r);
+	assert_int_equal(call(f, "POST", "/ui/home", "{\"rooms\": [1]}", 1,
+	    &r), 400);
+	resp_release(&r);
+	assert_int_equal(call(f, "POST", "/ui/home", "{\"rooms\": "
+	    "[\"tanaka\"], \"seen\": {\"tanaka\": \"yesterday\"}}", 1, &r),
+	    400);
+	resp_release(&r);
+	assert_int_equal(call(f, "POST", "/ui/home", "{\"rooms\": []}", 0,
+	    &r), 401);
+	resp_release(&r);
+}
+
 int
 main(void)
 {
@@ -709,6 +798,7 @@ main(void)
 		T(test_body_caps),
 		T(test_session_table),
 		T(test_pending),
+		T(test_home),
 	};
 #undef T
 
