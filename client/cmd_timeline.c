@@ -75,11 +75,14 @@ tl_author(const json_t *it)
 	return "?";
 }
 
+/* How much of a post's id the timeline shows (read takes 4 or more). */
+#define TL_ID_SHOWN 6
+
 static void
 tl_print(const json_t *items)
 {
 	const json_t *it;
-	const char *type, *body;
+	const char *type, *body, *id;
 	char when[32];
 	size_t i, w, namew = 0;
 	double at;
@@ -105,6 +108,13 @@ tl_print(const json_t *items)
 			tl_visit(it);
 		else if ((body = cli_jstr(it, "body")) != NULL)
 			cli_put_text(stdout, body, NULL);
+		/* A post is answered with `renkei read ROOM ID`: its id's end,
+		 * which read takes. */
+		if (type != NULL && strcmp(type, "post") == 0 &&
+		    (id = cli_jstr(it, "id")) != NULL && strlen(id) > TL_ID_SHOWN) {
+			fputs("  #", stdout);
+			cli_put_text(stdout, id + strlen(id) - TL_ID_SHOWN, NULL);
+		}
 		putchar('\n');
 	}
 }

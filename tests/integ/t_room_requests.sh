@@ -80,6 +80,10 @@ RQ=$(printf '%s\n' "$RK_OUT" | tail -n 1)
     check_fail "request id: '$RQ'"
 rk "$CM" post suzuki "指示書の件、依頼に登録しました"
 assert_ok "cm-1 also says so in the room (a post is not the request)"
+CMPOST=$(printf '%s\n' "$RK_OUT" | tail -n 1)
+rk "$CM" timeline suzuki
+assert_contains "$RK_OUT" "指示書の件、依頼に登録しました  #${CMPOST: -6}" \
+    "the timeline shows the post with the end of its id"
 sk_converge "$CM" "$DR" "$NS" || check_fail "in step after the request: $SK_CONVERGE_LOG"
 
 rk "$DR" requests
@@ -93,6 +97,11 @@ assert_refused "nurse-1 cannot acknowledge a request asked of dr-1" \
 rk "$NS" read suzuki "${RQ: -6}"
 assert_ok "nurse-1 reads the request (OK), by the last 6 characters of its id"
 assert_contains "$RK_OUT" "佐藤花" "the read shows nurse-1 among the readers"
+SHOWN=$(rk "$NS" timeline suzuki; printf '%s\n' "$RK_OUT" |
+    sed -n 's/.*指示書の件、依頼に登録しました  #\([0-9A-Za-z]*\)$/\1/p')
+rk "$NS" read suzuki "$SHOWN"
+assert_ok "nurse-1 reads cm-1's post (OK) by the id the timeline shows"
+assert_contains "$RK_OUT" "post $CMPOST" "the answer names the whole post id"
 sk_sync "$NS"
 assert_ok "nurse-1 syncs the receipt"
 sk_sync "$CM"
