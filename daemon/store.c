@@ -382,12 +382,13 @@ store_close(struct store *s)
  * store_prepare of the same text gets one of its own, finalized when
  * given back.  Entries are found by connection and text (a hash, then
  * strcmp: callers may build SQL in reused buffers).  One mutex: these
- * are microseconds under locks the callers hold anyway.  Only the
+ * are microseconds under locks the callers hold anyway (a slot is
+ * only ever emptied by the thread using its connection).  Only the
  * connections of open stores are cached for (store_open registers, and
  * store_close forgets, its own): a connection opened elsewhere gets
  * plain statements, so closing it never finds one still held here.
  */
-#define STC_SLOTS 192
+#define STC_SLOTS 512
 #define STC_DBS 64
 
 struct stc_ent {
@@ -414,10 +415,12 @@ stc_hash(const char *sql)
 	return h;
 }
 
-/* Under stc_mu: a free slot, or the least recently used idle one emptied
- * (its statement finalized); NULL if every slot is in use. */
+/* Under stc_mu: a free slot, or the least recently used idle one of db
+ * emptied (its statement finalized); NULL if there is neither.  Only
+ * db's own: connections are opened without SQLite's mutex, so only the
+ * thread using db (the caller) may finalize a statement of it. */
 static struct stc_ent *
-stc_slot(void)
+stc_slot(sqlite3 *db)
 {
 	struct stc_ent *lru = NULL;
 	size_t i;
@@ -425,7 +428,8 @@ stc_slot(void)
 	for (i = 0; i < STC_SLOTS; i++) {
 		if (stc[i].db == NULL)
 			return &stc[i];
-		if (!stc[i].in_use && (lru == NULL || stc[i].used < lru->used))
+		if (stc[i].db == db && !stc[i].in_use &&
+		    (lru == NULL || stc[i].used < lru->used))
 			lru = &stc[i];
 	}
 	if (lru != NULL) {
@@ -501,7 +505,7 @@ store_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st)
 	if (!on || dup || (copy = strdup(sql)) == NULL)
 		return 0;
 	pthread_mutex_lock(&stc_mu);
-	if (stc_db_on(db) && (e = stc_slot()) != NULL) {
+	if (stc_db_on(db) && (e = stc_slot(db)) != NULL) {
 		e->db = db;
 		e->st = *st;
 		e->sql = copy;
