@@ -10,7 +10,6 @@
  */
 #include "daemon/roomwork.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -759,17 +758,19 @@ rw_resolve_id(sqlite3 *db, const char *room, const char *given,
 		return rk_whyf(why, store_sqlite_err(db), "cannot read the "
 		    "room");
 	for (i = 0; i < g; i++)
-		if (!isalnum((unsigned char)given[i]))
+		if (!((given[i] >= '0' && given[i] <= '9') ||
+		    (given[i] >= 'A' && given[i] <= 'Z') ||
+		    (given[i] >= 'a' && given[i] <= 'z')))
 			break;
 	if (g < 4 || i < g)
 		goto none;
 	if ((rc = rw_prepare(db, posts_too ? "SELECT id FROM requests WHERE "
-	    "room_id = ?1 AND deleted_at IS NULL AND length(id) > length(?2) "
+	    "room_id = ?1 AND deleted_at IS NULL AND length(id) >= length(?2) "
 	    "AND upper(substr(id, -length(?2))) = upper(?2) UNION ALL SELECT "
 	    "id FROM posts WHERE room_id = ?1 AND deleted_at IS NULL AND "
-	    "length(id) > length(?2) AND upper(substr(id, -length(?2))) = "
+	    "length(id) >= length(?2) AND upper(substr(id, -length(?2))) = "
 	    "upper(?2) LIMIT 2" : "SELECT id FROM requests WHERE room_id = ?1 "
-	    "AND length(id) > length(?2) AND upper(substr(id, -length(?2))) = "
+	    "AND length(id) >= length(?2) AND upper(substr(id, -length(?2))) = "
 	    "upper(?2) LIMIT 2", &st)) != 0)
 		return rk_whyf(why, rc, "cannot read the room");
 	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);

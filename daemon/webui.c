@@ -676,7 +676,6 @@ webui_home(struct webui *w, struct MHD_Connection *conn,
 		json_decref(in);
 		return MHD_NO;
 	}
-	store_lock(w->ctx->store);
 	json_array_foreach(rooms, i, v) {
 		const char *room = json_string_value(v);
 		json_t *t = seen != NULL && room != NULL ?
@@ -692,8 +691,12 @@ webui_home(struct webui *w, struct MHD_Connection *conn,
 			    "in ms", room);
 			break;
 		}
+		/* The lock room by room: a long list does not hold up sync
+		 * and writes meanwhile. */
+		store_lock(w->ctx->store);
 		rc = webui_home_room(w, room, t != NULL ?
 		    (int64_t)json_integer_value(t) : 0, &o, &why);
+		store_unlock(w->ctx->store);
 		if (rc == RK_ENOTFOUND) {	/* left, or not yet pulled */
 			rc = 0;
 			continue;
@@ -703,7 +706,6 @@ webui_home(struct webui *w, struct MHD_Connection *conn,
 			break;
 		}
 	}
-	store_unlock(w->ctx->store);
 	json_decref(in);
 	if (rc != 0) {
 		json_decref(ans);
