@@ -42,6 +42,7 @@
 #include "daemon/wire.h"
 #include "schema/schema.h"
 #include "testutil.h"
+#include "tu_sql.h"
 
 #define VFS_NAME "rk-test-conflicts"
 #define HUB_ID "hub-1"
@@ -76,27 +77,6 @@ exec(sqlite3 *db, const char *sql)
 
 	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
 		fail_msg("%s: %s", sql, err ? err : "?");
-}
-
-static int64_t
-qint(sqlite3 *db, const char *fmt, ...)
-{
-	sqlite3_stmt *st = NULL;
-	va_list ap;
-	char *sql;
-	int64_t v;
-
-	va_start(ap, fmt);
-	sql = sqlite3_vmprintf(fmt, ap);
-	va_end(ap);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	if (sqlite3_step(st) != SQLITE_ROW)
-		fail_msg("%s: no row", sql);
-	v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_free(sql);
-	return v;
 }
 
 static const char *
@@ -273,7 +253,7 @@ dev_pull(struct fx *f, struct dev *d)
 		size_t i;
 
 		store_lock(d->s);
-		cur = qint(db_of(d), "SELECT coalesce((SELECT value FROM "
+		cur = tu_qint(db_of(d), "SELECT coalesce((SELECT value FROM "
 		    "local_meta WHERE key = 'sync_cursor'), 0)");
 		store_unlock(d->s);
 		ans.len = 0;
@@ -299,7 +279,7 @@ dev_pull(struct fx *f, struct dev *d)
 		json_decref(ctl);
 		apply_answer(f, d, &ans, NULL);
 		store_lock(d->s);
-		cur = qint(db_of(d), "SELECT value FROM local_meta WHERE key = "
+		cur = tu_qint(db_of(d), "SELECT value FROM local_meta WHERE key = "
 		    "'sync_cursor'");
 		store_unlock(d->s);
 		if (cur >= head && json_array_size(rooms) == 0)
@@ -637,7 +617,7 @@ scenario(struct fx *f, int nurse_first)
 	check_card(f, &f->ns, "セフェム系", "長男 080-3333-4444");
 	check_card(f, &f->cm, "セフェム系", "長男 080-3333-4444");
 	check_card(f, &f->dr, "セフェム系", "長男 080-3333-4444");
-	assert_int_equal(qint(store_db(f->hs), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(store_db(f->hs), "SELECT count(*) FROM "
 	    "conflicts"), 1);
 	check_one_review(f, &f->ns, id);
 	check_one_review(f, &f->cm, id2);
@@ -676,7 +656,7 @@ scenario(struct fx *f, int nurse_first)
 	check_card(f, &f->cm, "ペニシリン", "長男 080-3333-4444");
 	check_card(f, &f->dr, "ペニシリン", "長男 080-3333-4444");
 	/* Resolved everywhere, kept as history, no new conflict. */
-	assert_int_equal(qint(store_db(f->hs), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(store_db(f->hs), "SELECT count(*) FROM "
 	    "conflicts"), 1);
 	assert_string_equal(qtext(db_of(&f->dr), "SELECT status || '|' || "
 	    "resolution || '|' || resolved_by || '|' || resolved_value FROM "
@@ -724,9 +704,9 @@ test_device_predicts_without_records(void **state)
 	 * wins, and nothing is recorded here (the hub will). */
 	dev_pull(f, &f->ns);
 	check_card(f, &f->ns, "セフェム系", "長男 080-3333-4444");
-	assert_int_equal(qint(db_of(&f->ns), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(db_of(&f->ns), "SELECT count(*) FROM "
 	    "conflicts"), 0);
-	assert_int_equal(qint(db_of(&f->ns), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(db_of(&f->ns), "SELECT count(*) FROM "
 	    "local_outbox WHERE status = 'pending'"), 1);
 	dev_sync(f, &f->ns);
 	l = list_of(&f->ns, 0);
@@ -790,7 +770,7 @@ test_edit_of_deleted_medication(void **state)
 	dev_sync(f, &f->cm);
 	assert_string_equal(qtext(db_of(&f->dr), "SELECT dose || '|' || "
 	    "ifnull(deleted_at, 'live') FROM medications"), "40mg|live");
-	assert_int_equal(qint(store_db(f->hs), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(store_db(f->hs), "SELECT count(*) FROM "
 	    "conflicts WHERE status = 'open'"), 0);
 	assert_same_everywhere(f, "tanaka");
 }
@@ -909,7 +889,7 @@ test_constraint_refuses_envelope(void **state)
 	len[3] = (uint8_t)(one.len >> 24);
 	assert_int_equal(buf_append(&body, len, 4), 0);
 	assert_int_equal(buf_append(&body, one.data, one.len), 0);
-	head = qint(store_db(f->hs), "SELECT max(hub_seq) FROM local_hub_log");
+	head = tu_qint(store_db(f->hs), "SELECT max(hub_seq) FROM local_hub_log");
 	if (hub_push(f->hub, f->ns.id, body.data, body.len, &ans, &why) != 0)
 		fail_msg("push: %s", why.text);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(
@@ -920,9 +900,9 @@ test_constraint_refuses_envelope(void **state)
 	/* Nothing partial: the clean phone change is not there either. */
 	assert_string_equal(qtext(store_db(f->hs), "SELECT ifnull(phone, "
 	    "'none') FROM patients WHERE room_id = 'tanaka'"), "none");
-	assert_int_equal(qint(store_db(f->hs), "SELECT max(hub_seq) FROM "
+	assert_int_equal(tu_qint(store_db(f->hs), "SELECT max(hub_seq) FROM "
 	    "local_hub_log"), head);
-	assert_int_equal(qint(store_db(f->hs), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(store_db(f->hs), "SELECT count(*) FROM "
 	    "conflicts"), 0);
 	json_decref(ans);
 	buf_release(&one);
@@ -964,7 +944,7 @@ test_own_changes_echoed(void **state)
 	dev_pull(f, &f->cm);
 	dev_pull(f, &f->dr);
 	assert_same_everywhere(f, "tanaka");
-	assert_int_equal(qint(db_of(&f->ns), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(db_of(&f->ns), "SELECT count(*) FROM "
 	    "local_outbox WHERE applied IS NULL OR length(applied) > 0"), 0);
 
 	/* Pushed, then one more written before the pull: the pushed one is
@@ -975,9 +955,9 @@ test_own_changes_echoed(void **state)
 	g_echoed = 0;
 	dev_pull(f, &f->ns);
 	assert_int_equal(g_echoed, 1);
-	assert_int_equal(qint(db_of(&f->ns), "SELECT count(*) FROM posts "
+	assert_int_equal(tu_qint(db_of(&f->ns), "SELECT count(*) FROM posts "
 	    "WHERE id IN ('e4', 'e5')"), 2);
-	assert_int_equal(qint(db_of(&f->ns), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(db_of(&f->ns), "SELECT count(*) FROM "
 	    "local_outbox WHERE status = 'pending' AND applied IS NULL"), 1);
 	dev_sync(f, &f->ns);
 	dev_pull(f, &f->cm);
@@ -996,7 +976,7 @@ test_own_changes_echoed(void **state)
 	assert_int_equal(g_echoed, 0);
 	dev_pull(f, &f->dr);
 	assert_same_everywhere(f, "tanaka");
-	assert_int_equal(qint(db_of(&f->dr), "SELECT count(*) FROM posts "
+	assert_int_equal(tu_qint(db_of(&f->dr), "SELECT count(*) FROM posts "
 	    "WHERE id IN ('e1', 'e2', 'e3', 'e4', 'e5', 'e6', 'c1')"), 7);
 
 	/* A card edit that the hub merges with a newer one: the canonical

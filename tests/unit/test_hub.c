@@ -44,6 +44,7 @@
 #include "daemon/wire.h"
 #include "schema/schema.h"
 #include "testutil.h"
+#include "tu_sql.h"
 
 #define VFS_NAME "rk-test-hub"
 #define HUB_ID "hub-1"
@@ -82,27 +83,6 @@ exec(sqlite3 *db, const char *sql)
 		fail_msg("%s: %s", sql, err ? err : "?");
 }
 
-static int64_t
-qint(sqlite3 *db, const char *fmt, ...)
-{
-	sqlite3_stmt *st = NULL;
-	va_list ap;
-	char *sql;
-	int64_t v;
-
-	va_start(ap, fmt);
-	sql = sqlite3_vmprintf(fmt, ap);
-	va_end(ap);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	if (sqlite3_step(st) != SQLITE_ROW)
-		fail_msg("%s: no row: %s", sql, sqlite3_errmsg(db));
-	v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_free(sql);
-	return v;
-}
-
 static const char *
 qtext(sqlite3 *db, const char *fmt, ...)
 {
@@ -134,7 +114,7 @@ hdb(struct fx *f)
 static int64_t
 head(struct fx *f)
 {
-	return qint(hdb(f), "SELECT coalesce(max(hub_seq), 0) FROM "
+	return tu_qint(hdb(f), "SELECT coalesce(max(hub_seq), 0) FROM "
 	    "local_hub_log");
 }
 
@@ -183,6 +163,18 @@ admin_ok(struct fx *f, int (*op)(struct rec_ctx *, json_t *, json_t **,
 		fail_msg("admin %s: %d %s", json, rc, why.text);
 	json_decref(in);
 	json_decref(out);
+}
+
+/* Room `room` for patient `name`, consent given, with dr-1 and `other`. */
+static void
+room_with(struct fx *f, const char *room, const char *name, const char *other)
+{
+	char js[2048];
+
+	snprintf(js, sizeof(js), "{\"room_id\": \"%s\", \"patient_name\": "
+	    "\"%s\", \"consent_date\": \"2025-05-01\", \"members\": "
+	    "[\"dr-1\", \"%s\"]}", room, name, other);
+	admin_ok(f, admin_room_create, js);
 }
 
 /* An admin op that must fail with rc, why containing want. */
@@ -335,7 +327,7 @@ dev_post(struct dev *d, const char *room, const char *body)
 static int64_t
 dev_last_seq(struct dev *d)
 {
-	return qint(store_db(d->s), "SELECT max(seq) FROM local_outbox");
+	return tu_qint(store_db(d->s), "SELECT max(seq) FROM local_outbox");
 }
 
 static void
@@ -701,14 +693,14 @@ test_push_applies_and_dedupes(void **state)
 		    result(out, (size_t)i), "seq_first")), s1 + i);
 	}
 	assert_int_equal(head(f), h0 + 3);
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM posts WHERE "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM posts WHERE "
 	    "room_id = 'r1'"), 2);
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM memberships "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM memberships "
 	    "WHERE room_id = 'r1' AND status = 'active'"), 3);
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM local_hub_log "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM local_hub_log "
 	    "WHERE room_id = 'r1' AND origin = 'devA' AND seq_first = "
 	    "seq_last"), 3);
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM "
 	    "local_hub_received WHERE origin = 'devA' AND status = "
 	    "'applied'"), 3);
 
@@ -719,14 +711,14 @@ test_push_applies_and_dedupes(void **state)
 		assert_int_equal(rseq(again, (size_t)i), h0 + 1 + i);
 	}
 	assert_int_equal(head(f), h0 + 3);
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM posts"), 2);
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM posts"), 2);
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM "
 	    "local_hub_received"), 3);
 
 	/* The canonical changesets rebuild the room on a fresh replica. */
 	assert_int_equal(apply_log(f, store_db(f->c.s), "r1", 0), h0 + 3);
 	assert_same_room(f, store_db(f->c.s), "r1");
-	assert_int_equal(qint(store_db(f->c.s), "SELECT count(*) FROM posts"),
+	assert_int_equal(tu_qint(store_db(f->c.s), "SELECT count(*) FROM posts"),
 	    2);
 	assert_string_equal(qtext(store_db(f->c.s), "SELECT name FROM "
 	    "patients WHERE room_id = 'r1'"), "田中 花子");
@@ -767,9 +759,9 @@ test_push_room_mismatch_others_applied(void **state)
 	    "room r1");
 	assert_string_equal(rstatus(out, 1), "applied");
 	assert_int_equal(rseq(out, 1), h0 + 1);
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM posts WHERE "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM posts WHERE "
 	    "room_id = 'r2' OR id = 'p-ok'"), 0);
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM posts WHERE "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM posts WHERE "
 	    "room_id = 'r1'"), 1);
 	/* Recorded: the same envelope is refused the same way again. */
 	assert_string_equal(qtext(hdb(f), "SELECT status FROM "
@@ -793,7 +785,7 @@ test_push_room_mismatch_others_applied(void **state)
 	out = push_ok(f, "devA", &body);
 	assert_string_equal(rstatus(out, 0), "refused");
 	assert_has(rreason(out, 0), "directory");
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM staff WHERE id = "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM staff WHERE id = "
 	    "'evil'"), 0);
 	json_decref(out);
 	buf_release(&body);
@@ -825,7 +817,7 @@ test_push_non_member_refused(void **state)
 	out = push_ok(f, "devB", &body);
 	assert_string_equal(rstatus(out, 0), "refused");
 	assert_has(rreason(out, 0), "staff ns-1 is not a member of room r1");
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM posts"), 0);
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM posts"), 0);
 	assert_int_equal(head(f), h0);
 	json_decref(out);
 
@@ -841,7 +833,7 @@ test_push_non_member_refused(void **state)
 	out = push_ok(f, "devB", &body);
 	assert_string_equal(rstatus(out, 0), "refused");
 	assert_has(rreason(out, 0), "not a member");
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM memberships WHERE "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM memberships WHERE "
 	    "staff_id = 'ns-1'"), 0);
 	json_decref(out);
 	buf_release(&body);
@@ -860,9 +852,9 @@ test_push_unknown_schema(void **state)
 	out = push_ok(f, "devA", &body);
 	assert_string_equal(rstatus(out, 0), "refused");
 	assert_has(rreason(out, 0), "unknown schema version 99");
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM rooms"), 0);
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM rooms"), 0);
 	/* Not recorded: once the hub knows the version, it applies. */
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM "
 	    "local_hub_received"), 0);
 	json_decref(out);
 	body.len = 0;
@@ -909,7 +901,7 @@ test_push_more_refusals(void **state)
 	assert_string_equal(rstatus(out, 1), "refused");
 	assert_has(rreason(out, 1), "too far ahead");
 	json_decref(out);
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM "
 	    "local_hub_received"), 1);
 	assert_int_equal(head(f), h0);
 
@@ -956,7 +948,7 @@ test_push_more_refusals(void **state)
 	json_decref(out);
 	assert_string_equal(qtext(hdb(f), "SELECT kind FROM rooms WHERE "
 	    "room_id = 'r1'"), "patient");
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM posts"), 0);
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM posts"), 0);
 	assert_int_equal(head(f), h0);
 	buf_release(&body);
 }
@@ -966,9 +958,9 @@ static void
 assert_nothing_applied(struct fx *f, int64_t h0)
 {
 	assert_int_equal(head(f), h0);
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM rooms"), 0);
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM posts"), 0);
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM rooms"), 0);
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM posts"), 0);
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM "
 	    "local_hub_received"), 0);
 }
 
@@ -1187,8 +1179,8 @@ test_room_rules(void **state)
 	assert_string_equal(rstatus(out, 0), "refused");
 	assert_has(rreason(out, 0), "room r-nodoc: a patient room needs a "
 	    "doctor or dentist among its members");
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM rooms"), 0);
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM memberships"), 0);
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM rooms"), 0);
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM memberships"), 0);
 	json_decref(out);
 
 	/* No consent on record. */
@@ -1231,13 +1223,13 @@ test_room_rules(void **state)
 	    "\"patient_name\": \"x\", \"consent_date\": \"2025-05-01\", "
 	    "\"members\": [\"dr-1\", \"nobody\"]}", RK_EINVAL,
 	    "staff directory");
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM rooms"), 0);
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM rooms"), 0);
 	admin_ok(f, admin_room_create, "{\"room_id\": \"h-1\", "
 	    "\"patient_name\": \"x\", \"consent_date\": \"2025-05-01\", "
 	    "\"members\": [\"dr-1\", \"ns-1\"]}");
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM memberships "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM memberships "
 	    "WHERE room_id = 'h-1'"), 2);	/* no creator added */
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM local_hub_log "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM local_hub_log "
 	    "WHERE room_id = 'h-1'"), 1);
 
 	/* With the setting off, a room without a doctor is accepted. */
@@ -1289,7 +1281,7 @@ test_enrolment(void **state)
 	assert_int_equal(strlen(code), 12);
 	assert_true(code[4] == '-' && code[9] == '-');
 	/* Stored hashed only. */
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM local_enroll_codes "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM local_enroll_codes "
 	    "WHERE instr(CAST(code_hash AS TEXT), %Q) > 0", code), 0);
 
 	h0 = head(f);
@@ -1312,7 +1304,7 @@ test_enrolment(void **state)
 	assert_string_equal(qtext(hdb(f), "SELECT room_id || '|' || origin "
 	    "FROM local_hub_log WHERE hub_seq = %lld", (long long)h0 + 1),
 	    "|" HUB_ID);
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM devices WHERE id = "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM devices WHERE id = "
 	    "'tablet-9' AND staff_id = 'ns-1' AND status = 'active'"), 1);
 
 	/* Used once: the second use is refused, in the same words. */
@@ -1333,7 +1325,7 @@ test_enrolment(void **state)
 	    RK_EAUTH);
 	assert_string_equal(why.text, "enrolment code is wrong, used or "
 	    "expired");
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM devices WHERE id = "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM devices WHERE id = "
 	    "'tablet-10'"), 0);
 
 	/* A proof by another key. */
@@ -1468,14 +1460,14 @@ test_auth(void **state)
 	admin_ok(f, admin_revoke, "{\"device\": \"devA\"}");
 
 	/* Nonces are forgotten once no request could carry them. */
-	assert_true(qint(hdb(f), "SELECT count(*) FROM local_nonces") >= 3);
+	assert_true(tu_qint(hdb(f), "SELECT count(*) FROM local_nonces") >= 3);
 	tu_clock_advance(&f->clk, 2 * WIRE_SKEW_MS + 1000);
 	assert_int_equal(auth(f, &f->b, &f->clk.clock, "GET", "/v1/pull", &hd,
 	    &why), 0);
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM local_nonces"), 1);
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM local_nonces"), 1);
 	/* Nonces skip the disk wait; the hub's other commits do not,
 	 * after a refusal as after a pass. */
-	assert_int_equal(qint(hdb(f), "PRAGMA synchronous"), 2);
+	assert_int_equal(tu_qint(hdb(f), "PRAGMA synchronous"), 2);
 }
 
 /* ---- pull and snapshot -------------------------------------------------- */
@@ -1501,12 +1493,8 @@ test_pull_snapshot_purge(void **state)
 	int64_t h, cur;
 	size_t i;
 
-	admin_ok(f, admin_room_create, "{\"room_id\": \"r-a\", "
-	    "\"patient_name\": \"A\", \"consent_date\": \"2025-05-01\", "
-	    "\"members\": [\"dr-1\", \"cm-1\"]}");
-	admin_ok(f, admin_room_create, "{\"room_id\": \"r-b\", "
-	    "\"patient_name\": \"B\", \"consent_date\": \"2025-05-01\", "
-	    "\"members\": [\"dr-1\", \"ph-1\"]}");
+	room_with(f, "r-a", "A", "cm-1");
+	room_with(f, "r-b", "B", "ph-1");
 	h = head(f);
 
 	/* A new device: it must fetch the directory and its room first. */
@@ -1533,9 +1521,9 @@ test_pull_snapshot_purge(void **state)
 	apply_entries(cdb, &r);
 	pull_response_release(&r);
 	assert_same_room(f, cdb, "r-a");
-	assert_int_equal(qint(cdb, "SELECT count(*) FROM memberships WHERE "
+	assert_int_equal(tu_qint(cdb, "SELECT count(*) FROM memberships WHERE "
 	    "room_id = 'r-a'"), 2);
-	assert_int_equal(qint(cdb, "SELECT count(*) FROM rooms"), 1);
+	assert_int_equal(tu_qint(cdb, "SELECT count(*) FROM rooms"), 1);
 	/* Not a member of r-b. */
 	assert_int_equal(hub_snapshot(f->hub, "devA", "r-b", &b, &why),
 	    RK_EDENIED);
@@ -1611,7 +1599,7 @@ test_pull_snapshot_purge(void **state)
 	pull_ok(f, &f->a, (uint64_t)cur, 0, &r);
 	assert_string_equal(ctl_list(&r, "purge"), "");
 	pull_response_release(&r);
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM "
 	    "local_hub_device_rooms WHERE device_id = 'devA' AND room_id = "
 	    "'r-a'"), 0);
 
@@ -1634,9 +1622,7 @@ test_snapshot_chunks(void **state)
 	struct pull_response r;
 	size_t i, posts = 0;
 
-	admin_ok(f, admin_room_create, "{\"room_id\": \"r-a\", "
-	    "\"patient_name\": \"A\", \"consent_date\": \"2025-05-01\", "
-	    "\"members\": [\"dr-1\", \"cm-1\"]}");
+	room_with(f, "r-a", "A", "cm-1");
 	/* About 5 MiB of posts: more than one snapshot entry. */
 	hub_write(f, "r-a", "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL "
 	    "SELECT i + 1 FROM c WHERE i < 80) INSERT INTO posts (room_id, "
@@ -1654,7 +1640,7 @@ test_snapshot_chunks(void **state)
 	apply_entries(store_db(f->c.s), &r);
 	pull_response_release(&r);
 	assert_same_room(f, store_db(f->c.s), "r-a");
-	assert_int_equal(qint(store_db(f->c.s), "SELECT count(*) FROM posts"),
+	assert_int_equal(tu_qint(store_db(f->c.s), "SELECT count(*) FROM posts"),
 	    80);
 }
 
@@ -1677,12 +1663,8 @@ test_snapshot_rooms(void **state)
 	int64_t h;
 	size_t i;
 
-	admin_ok(f, admin_room_create, "{\"room_id\": \"r-a\", "
-	    "\"patient_name\": \"A\", \"consent_date\": \"2025-05-01\", "
-	    "\"members\": [\"dr-1\", \"cm-1\"]}");
-	admin_ok(f, admin_room_create, "{\"room_id\": \"r-b\", "
-	    "\"patient_name\": \"B\", \"consent_date\": \"2025-05-01\", "
-	    "\"members\": [\"dr-1\", \"ph-1\"]}");
+	room_with(f, "r-a", "A", "cm-1");
+	room_with(f, "r-b", "B", "ph-1");
 	hub_write(f, "r-a", "INSERT INTO posts (room_id, id, author, "
 	    "created_at, body, hlc) VALUES ('r-a', 'p1', 'dr-1', 1, 'ok', 1)");
 	h = head(f);
@@ -1704,12 +1686,12 @@ test_snapshot_rooms(void **state)
 	pull_response_release(&r);
 	assert_same_room(f, cdb, "");
 	assert_same_room(f, cdb, "r-a");
-	assert_int_equal(qint(cdb, "SELECT count(*) FROM posts"), 1);
-	assert_int_equal(qint(store_db(f->hs), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(cdb, "SELECT count(*) FROM posts"), 1);
+	assert_int_equal(tu_qint(store_db(f->hs), "SELECT count(*) FROM "
 	    "local_hub_device_rooms WHERE device_id = 'devA' AND room_id IN "
 	    "('', 'r-a') AND since_seq = (SELECT max(hub_seq) FROM "
 	    "local_hub_log)"), 2);
-	assert_int_equal(qint(store_db(f->hs), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(store_db(f->hs), "SELECT count(*) FROM "
 	    "local_hub_device_rooms WHERE device_id = 'devA' AND room_id = "
 	    "'r-b'"), 0);
 	/* The next pull asks for no snapshot: both are followed. */
@@ -1731,7 +1713,7 @@ test_snapshot_rooms(void **state)
 	assert_int_equal(b.len, 0);
 	/* The record of what was given skipped the disk wait; every
 	 * commit after it waits again. */
-	assert_int_equal(qint(store_db(f->hs), "PRAGMA synchronous"), 2);
+	assert_int_equal(tu_qint(store_db(f->hs), "PRAGMA synchronous"), 2);
 }
 
 /* Entries in ctl's list key; -1 when the key is absent. */
@@ -1776,15 +1758,9 @@ test_snapshot_joined(void **state)
 	char js[512];
 	size_t i;
 
-	admin_ok(f, admin_room_create, "{\"room_id\": \"r-a\", "
-	    "\"patient_name\": \"A\", \"consent_date\": \"2025-05-01\", "
-	    "\"members\": [\"dr-1\", \"cm-1\"]}");
-	admin_ok(f, admin_room_create, "{\"room_id\": \"r-b\", "
-	    "\"patient_name\": \"B\", \"consent_date\": \"2025-05-01\", "
-	    "\"members\": [\"dr-1\", \"ph-1\"]}");
-	admin_ok(f, admin_room_create, "{\"room_id\": \"r-c\", "
-	    "\"patient_name\": \"C\", \"consent_date\": \"2025-05-01\", "
-	    "\"members\": [\"dr-1\", \"cm-1\"]}");
+	room_with(f, "r-a", "A", "cm-1");
+	room_with(f, "r-b", "B", "ph-1");
+	room_with(f, "r-c", "C", "cm-1");
 	hub_write(f, "r-c", "INSERT INTO posts (room_id, id, author, "
 	    "created_at, body, hlc) VALUES ('r-c', 'p1', 'dr-1', 1, 'ok', 1)");
 
@@ -1800,7 +1776,7 @@ test_snapshot_joined(void **state)
 	assert_same_room(f, cdb, "");
 	assert_same_room(f, cdb, "r-a");
 	assert_same_room(f, cdb, "r-c");
-	assert_int_equal(qint(cdb, "SELECT count(*) FROM posts"), 1);
+	assert_int_equal(tu_qint(cdb, "SELECT count(*) FROM posts"), 1);
 
 	/* Nothing new: nothing given; a room named is given again. */
 	snapshot_joined(f, NULL, 0, &r);
@@ -1825,10 +1801,8 @@ test_snapshot_joined(void **state)
 
 	/* More rooms joined than one answer takes. */
 	for (i = 0; i < WIRE_SNAPSHOT_ROOMS_MAX + 2; i++) {
-		snprintf(js, sizeof(js), "{\"room_id\": \"j-%02zu\", "
-		    "\"patient_name\": \"J\", \"consent_date\": "
-		    "\"2025-05-01\", \"members\": [\"dr-1\", \"cm-1\"]}", i);
-		admin_ok(f, admin_room_create, js);
+		snprintf(js, sizeof(js), "j-%02zu", i);
+		room_with(f, js, "J", "cm-1");
 	}
 	snapshot_joined(f, NULL, 0, &r);
 	assert_int_equal(ctl_count(&r, "rooms"), WIRE_SNAPSHOT_ROOMS_MAX);
@@ -1839,10 +1813,10 @@ test_snapshot_joined(void **state)
 	assert_string_equal(ctl_list(&r, "rooms"), "j-64,j-65");
 	assert_int_equal(ctl_count(&r, "joined"), 0);
 	pull_response_release(&r);
-	assert_int_equal(qint(store_db(f->hs), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(store_db(f->hs), "SELECT count(*) FROM "
 	    "local_hub_device_rooms WHERE device_id = 'devA' AND since_seq >= "
 	    "0"), 3 + WIRE_SNAPSHOT_ROOMS_MAX + 2);
-	assert_int_equal(qint(store_db(f->hs), "PRAGMA synchronous"), 2);
+	assert_int_equal(tu_qint(store_db(f->hs), "PRAGMA synchronous"), 2);
 }
 
 /* ---- conflicts ---------------------------------------------------------- */
@@ -1889,7 +1863,7 @@ test_conflict_records(void **state)
 	body.len = 0;
 	env_outbox(&f->a, dev_last_seq(&f->a), 0, &body);
 	json_decref(push_ok(f, "devA", &body));
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM conflicts"), 0);
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM conflicts"), 0);
 	body.len = 0;
 	env_outbox(&f->b, dev_last_seq(&f->b), 0, &body);
 	out = push_ok(f, "devB", &body);
@@ -1900,19 +1874,19 @@ test_conflict_records(void **state)
 	 * authors (the hub knows who wrote its value). */
 	assert_string_equal(qtext(hdb(f), "SELECT allergies FROM "
 	    "emergency_cards WHERE room_id = 'r1'"), "なし");
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM conflicts"), 1);
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM conflicts"), 1);
 	assert_string_equal(qtext(hdb(f), "SELECT room_id || '|' || "
 	    "table_name || '|' || column_name || '|' || kind || '|' || "
 	    "winner_value || '|' || loser_value || '|' || winner_origin || "
 	    "'|' || loser_origin || '|' || status || '|' || row_key FROM "
 	    "conflicts"), "r1|emergency_cards|allergies|review|\"なし\"|"
 	    "\"セフェム系\"|devB|devA|open|{\"room_id\":\"r1\"}");
-	assert_true(qint(hdb(f), "SELECT winner_hlc > loser_hlc FROM "
+	assert_true(tu_qint(hdb(f), "SELECT winner_hlc > loser_hlc FROM "
 	    "conflicts"));
 	/* The record is in the canonical changeset of that push. */
 	apply_log(f, store_db(f->c.s), "r1", 0);
 	assert_same_room(f, store_db(f->c.s), "r1");
-	assert_int_equal(qint(store_db(f->c.s), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(store_db(f->c.s), "SELECT count(*) FROM "
 	    "conflicts WHERE status = 'open'"), 1);
 
 	/* An insert the hub already has, byte for byte: a replay, dropped
@@ -1990,9 +1964,7 @@ test_hashes(void **state)
 	json_t *in, *out = NULL;
 	int64_t h;
 
-	admin_ok(f, admin_room_create, "{\"room_id\": \"r-a\", "
-	    "\"patient_name\": \"A\", \"consent_date\": \"2025-05-01\", "
-	    "\"members\": [\"dr-1\", \"cm-1\"]}");
+	room_with(f, "r-a", "A", "cm-1");
 	h = head(f);
 	room_hash(hdb(f), "r-a", good);
 	memset(bad, 'a', 64);
@@ -2003,10 +1975,10 @@ test_hashes(void **state)
 	assert_int_equal(hub_hashes(f->hub, "devA", in, &out, &why), 0);
 	assert_int_equal(json_array_size(json_object_get(out, "mismatched")),
 	    0);
-	assert_int_equal(qint(hdb(f), "SELECT matches FROM local_room_hashes "
+	assert_int_equal(tu_qint(hdb(f), "SELECT matches FROM local_room_hashes "
 	    "WHERE device_id = 'devA' AND room_id = 'r-a'"), 1);
 	/* A room it does not belong to is ignored. */
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM local_room_hashes "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM local_room_hashes "
 	    "WHERE room_id = 'r-secret'"), 0);
 	json_decref(in);
 	json_decref(out);
@@ -2016,7 +1988,7 @@ test_hashes(void **state)
 	assert_int_equal(hub_hashes(f->hub, "devA", in, &out, &why), 0);
 	assert_string_equal(json_string_value(json_array_get(json_object_get(
 	    out, "mismatched"), 0)), "r-a");
-	assert_int_equal(qint(hdb(f), "SELECT matches FROM local_room_hashes "
+	assert_int_equal(tu_qint(hdb(f), "SELECT matches FROM local_room_hashes "
 	    "WHERE device_id = 'devA' AND room_id = 'r-a'"), 0);
 	json_decref(out);
 	/* The room changed after the device's cursor: not comparable. */
@@ -2025,7 +1997,7 @@ test_hashes(void **state)
 	assert_int_equal(hub_hashes(f->hub, "devA", in, &out, &why), 0);
 	assert_int_equal(json_array_size(json_object_get(out, "mismatched")),
 	    0);
-	assert_int_equal(qint(hdb(f), "SELECT matches FROM local_room_hashes "
+	assert_int_equal(tu_qint(hdb(f), "SELECT matches FROM local_room_hashes "
 	    "WHERE device_id = 'devA' AND room_id = 'r-a'"), -1);
 	json_decref(in);
 	json_decref(out);
@@ -2078,9 +2050,9 @@ test_admin_directory(void **state)
 	    "open_codes")), 0);
 	json_decref(out);
 	/* Every directory write is in the log as a directory change. */
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM local_hub_log "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM local_hub_log "
 	    "WHERE room_id <> ''"), 0);
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM local_hub_log"),
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM local_hub_log"),
 	    2 + 4 + 2);
 }
 

@@ -31,6 +31,7 @@
 #include "daemon/sync.h"
 #include "daemon/vfs.h"
 #include "testutil.h"
+#include "tu_sql.h"
 
 #define VFS_NAME "rk-test-purge"
 
@@ -71,27 +72,6 @@ exec(sqlite3 *db, const char *fmt, ...)
 	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
 		fail_msg("%s: %s", sql, err ? err : "?");
 	sqlite3_free(sql);
-}
-
-static int64_t
-qint(sqlite3 *db, const char *fmt, ...)
-{
-	sqlite3_stmt *st = NULL;
-	va_list ap;
-	char *sql;
-	int64_t v;
-
-	va_start(ap, fmt);
-	sql = sqlite3_vmprintf(fmt, ap);
-	va_end(ap);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	if (sqlite3_step(st) != SQLITE_ROW)
-		fail_msg("%s: no row", sql);
-	v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_free(sql);
-	return v;
 }
 
 static const char *
@@ -184,7 +164,7 @@ add_room(struct fx *f, const char *room, int64_t archived_at, int mark)
 		    "seq_last, created_at, changeset) VALUES (%Q, 'dev-1', %d, "
 		    "%d, 1, CAST('changeset %s' AS BLOB))", room, i + 1, i + 1,
 		    m);
-	seq = qint(db, "SELECT max(hub_seq) FROM local_hub_log");
+	seq = tu_qint(db, "SELECT max(hub_seq) FROM local_hub_log");
 	exec(db, "INSERT INTO local_hub_conflict_log (hub_seq, origin, "
 	    "seq_first, table_name, kind, action, detail, at) VALUES (%lld, "
 	    "'dev-1', 2, 'emergency_cards', 'data', 'merged', 'detail %s', 1)",
@@ -254,13 +234,13 @@ room_rows(struct fx *f, const char *room)
 	    "'local_hub_received', 'local_hub_log')", -1, &t, NULL),
 	    SQLITE_OK);
 	while (sqlite3_step(t) == SQLITE_ROW)
-		n += qint(db, "SELECT count(*) FROM \"%w\" WHERE room_id = %Q",
+		n += tu_qint(db, "SELECT count(*) FROM \"%w\" WHERE room_id = %Q",
 		    (const char *)sqlite3_column_text(t, 0), room);
 	sqlite3_finalize(t);
-	n += qint(db, "SELECT count(*) FROM local_hub_conflict_log WHERE "
+	n += tu_qint(db, "SELECT count(*) FROM local_hub_conflict_log WHERE "
 	    "hub_seq IN (SELECT hub_seq FROM local_hub_log WHERE room_id = "
 	    "%Q)", room);
-	n += qint(db, "SELECT count(*) FROM local_hub_writers WHERE "
+	n += tu_qint(db, "SELECT count(*) FROM local_hub_writers WHERE "
 	    "json_extract(row_key, '$[0]') = %Q", room);
 	return n;
 }
@@ -444,7 +424,7 @@ test_not_expired(void **state)
 	    RK_RETENTION_DAYS_DEFAULT);
 	json_decref(o);
 	assert_int_equal(room_rows(f, "room-a"), rows);
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM "
 	    "local_purged_rooms"), 0);
 }
 
@@ -470,7 +450,7 @@ test_device_clock_behind(void **state)
 	assert_int_equal(npurged(o), 1);
 	json_decref(o);
 	/* The tombstone keeps the date the device wrote. */
-	assert_int_equal(qint(hdb(f), "SELECT archived_at FROM "
+	assert_int_equal(tu_qint(hdb(f), "SELECT archived_at FROM "
 	    "local_purged_rooms WHERE room_id = 'room-a'"), T0 - 3650 * DAY_MS);
 }
 
@@ -513,9 +493,9 @@ test_expired(void **state)
 	    "LIMIT 1"));
 	rows = room_rows(f, "room-a");
 	keep_rows = room_rows(f, "room-k");
-	head = qint(db, "SELECT max(hub_seq) FROM local_hub_log");
-	low = qint(db, "SELECT min(hub_seq) FROM local_hub_log");
-	nlog = qint(db, "SELECT count(*) FROM local_hub_log");
+	head = tu_qint(db, "SELECT max(hub_seq) FROM local_hub_log");
+	low = tu_qint(db, "SELECT min(hub_seq) FROM local_hub_log");
+	nlog = tu_qint(db, "SELECT count(*) FROM local_hub_log");
 	assert_true(marks(f) > 10);
 
 	o = purge(f, now, 0);
@@ -540,31 +520,31 @@ test_expired(void **state)
 	/* The room not yet due is whole. */
 	assert_int_equal(room_rows(f, "room-k"), keep_rows);
 	/* The log keeps its numbering: same entries, same first and last. */
-	assert_int_equal(qint(db, "SELECT count(*) FROM local_hub_log"), nlog);
-	assert_int_equal(qint(db, "SELECT max(hub_seq) FROM local_hub_log"),
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM local_hub_log"), nlog);
+	assert_int_equal(tu_qint(db, "SELECT max(hub_seq) FROM local_hub_log"),
 	    head);
-	assert_int_equal(qint(db, "SELECT min(hub_seq) FROM local_hub_log"),
+	assert_int_equal(tu_qint(db, "SELECT min(hub_seq) FROM local_hub_log"),
 	    low);
-	assert_int_equal(qint(db, "SELECT count(*) FROM local_hub_log WHERE "
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM local_hub_log WHERE "
 	    "room_id = 'room-a' AND length(changeset) > 0"), 0);
-	assert_int_equal(qint(db, "SELECT count(*) FROM local_hub_log WHERE "
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM local_hub_log WHERE "
 	    "room_id = 'room-k' AND length(changeset) > 0"), 2);
 	/* Deduplication and each device's pending purge outlive it. */
-	assert_int_equal(qint(db, "SELECT count(*) FROM local_hub_received "
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM local_hub_received "
 	    "WHERE room_id = 'room-a'"), 2);
-	assert_int_equal(qint(db, "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM "
 	    "local_hub_device_rooms WHERE room_id = 'room-a'"), 1);
 
 	/* The tombstone: ids, dates, counts and the chain's head only. */
-	assert_int_equal(qint(db, "SELECT count(*) FROM local_purged_rooms"),
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM local_purged_rooms"),
 	    2);
-	assert_int_equal(qint(db, "SELECT archived_at FROM local_purged_rooms "
+	assert_int_equal(tu_qint(db, "SELECT archived_at FROM local_purged_rooms "
 	    "WHERE room_id = 'room-a'"), T0);
-	assert_int_equal(qint(db, "SELECT purged_at FROM local_purged_rooms "
+	assert_int_equal(tu_qint(db, "SELECT purged_at FROM local_purged_rooms "
 	    "WHERE room_id = 'room-a'"), now);
-	assert_int_equal(qint(db, "SELECT rows_removed FROM local_purged_rooms "
+	assert_int_equal(tu_qint(db, "SELECT rows_removed FROM local_purged_rooms "
 	    "WHERE room_id = 'room-a'"), rows);
-	assert_int_equal(qint(db, "SELECT audit_entries FROM "
+	assert_int_equal(tu_qint(db, "SELECT audit_entries FROM "
 	    "local_purged_rooms WHERE room_id = 'room-a'"), 3);
 	assert_string_equal(qtext(db, "SELECT audit_head FROM "
 	    "local_purged_rooms WHERE room_id = 'room-a'"), chain_head);
@@ -700,7 +680,7 @@ test_refusals(void **state)
 	assert_int_equal(admin_room_create(&f->hc, in, &o, &why), RK_EEXIST);
 	assert_non_null(strstr(why.text, "purged"));
 	json_decref(in);
-	assert_int_equal(qint(hdb(f), "SELECT count(*) FROM rooms WHERE "
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM rooms WHERE "
 	    "room_id = 'room-a'"), 0);
 }
 
@@ -769,15 +749,15 @@ test_device_keeps_nothing(void **state)
 	if (sync_apply_batch(db, &b, &why) != 0)
 		fail_msg("sync_apply_batch: %s", why.text);
 	assert_int_equal(marks_in(db), 0);
-	assert_int_equal(qint(db, "SELECT count(*) FROM rooms WHERE room_id = "
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM rooms WHERE room_id = "
 	    "'room-a'"), 0);
 	/* The entries stay (the numbering goes on), empty. */
-	assert_int_equal(qint(db, "SELECT count(*) FROM local_outbox WHERE "
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM local_outbox WHERE "
 	    "room_id = 'room-a' AND length(changeset) = 0"), 2);
 	/* The other room is untouched. */
-	assert_int_equal(qint(db, "SELECT count(*) FROM posts WHERE room_id = "
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM posts WHERE room_id = "
 	    "'room-k'"), 1);
-	assert_int_equal(qint(db, "SELECT count(*) FROM local_outbox WHERE "
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM local_outbox WHERE "
 	    "room_id = 'room-k' AND length(changeset) > 0"), 1);
 	store_close(d);
 }

@@ -25,6 +25,7 @@
 #include "daemon/store.h"
 #include "daemon/vfs.h"
 #include "testutil.h"
+#include "tu_sql.h"
 
 #define VFS_NAME "rk-test-records"
 
@@ -59,27 +60,6 @@ exec(sqlite3 *db, const char *sql)
 		fail_msg("%s: %s", sql, err ? err : "?");
 }
 
-static int64_t
-qint(sqlite3 *db, const char *fmt, ...)
-{
-	sqlite3_stmt *st = NULL;
-	va_list ap;
-	char *sql;
-	int64_t v;
-
-	va_start(ap, fmt);
-	sql = sqlite3_vmprintf(fmt, ap);
-	va_end(ap);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	if (sqlite3_step(st) != SQLITE_ROW)
-		fail_msg("%s: no row", sql);
-	v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_free(sql);
-	return v;
-}
-
 /* The first column of the first row as text ("(null)" for NULL). */
 static const char *
 qtext(sqlite3 *db, const char *fmt, ...)
@@ -106,7 +86,7 @@ qtext(sqlite3 *db, const char *fmt, ...)
 static int64_t
 outbox_count(struct fx *f)
 {
-	return qint(db_of(f), "SELECT count(*) FROM local_outbox");
+	return tu_qint(db_of(f), "SELECT count(*) FROM local_outbox");
 }
 
 /* JSON from text, for readable inputs; json_decref it. */
@@ -363,27 +343,27 @@ test_room_create(void **state)
 	assert_int_equal(seq, 1);
 	json_decref(out);
 
-	hlc = qint(db, "SELECT hlc FROM local_outbox WHERE seq = 1");
-	assert_int_equal(qint(db, "SELECT count(*) FROM rooms WHERE room_id = "
+	hlc = tu_qint(db, "SELECT hlc FROM local_outbox WHERE seq = 1");
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM rooms WHERE room_id = "
 	    "'room-a' AND kind = 'patient' AND status = 'active' AND title = "
 	    "'山田 花子' AND created_by = 'nurse-1' AND created_at = %lld AND "
 	    "hlc = %lld", (long long)T0, (long long)hlc), 1);
-	assert_int_equal(qint(db, "SELECT count(*) FROM patients WHERE "
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM patients WHERE "
 	    "room_id = 'room-a' AND name = '山田 花子' AND birth_date = "
 	    "'1938-04-02' AND hlc = %lld", (long long)hlc), 1);
-	assert_int_equal(qint(db, "SELECT count(*) FROM consents WHERE "
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM consents WHERE "
 	    "room_id = 'room-a' AND consent_date = '2025-05-01' AND "
 	    "consenter = 'patient' AND scope = 'all' AND paper_location = "
 	    "'cabinet' AND recorded_by = 'nurse-1' AND recorded_at = %lld AND "
 	    "length(id) = %d", (long long)T0, ID_LEN), 1);
 	/* The creator is a member (the owner) without being listed. */
-	assert_int_equal(qint(db, "SELECT count(*) FROM memberships WHERE "
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM memberships WHERE "
 	    "room_id = 'room-a'"), 3);
 	assert_string_equal(qtext(db, "SELECT role FROM memberships WHERE "
 	    "staff_id = 'nurse-1'"), "owner");
 	assert_string_equal(qtext(db, "SELECT role FROM memberships WHERE "
 	    "staff_id = 'dr-1'"), "member");
-	assert_int_equal(qint(db, "SELECT count(*) FROM memberships WHERE "
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM memberships WHERE "
 	    "status = 'active' AND added_by = 'nurse-1' AND hlc = %lld",
 	    (long long)hlc), 3);
 
@@ -442,7 +422,7 @@ test_room_members_deduplicated(void **state)
 	    "\"patient_name\": \"P\", \"consent_date\": \"2025-05-01\", "
 	    "\"members\": [\"dr-1\", \"nurse-1\", \"dr-1\"]}", &out, &why), 0);
 	json_decref(out);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM memberships"), 2);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM memberships"), 2);
 }
 
 static void
@@ -460,7 +440,7 @@ test_room_create_duplicate(void **state)
 	expect_refused(f, rc, out, RK_EEXIST, &why, "room-a", 1);
 	assert_string_equal(qtext(db_of(f), "SELECT name FROM patients"),
 	    "山田 花子");
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM memberships"), 2);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM memberships"), 2);
 }
 
 static void
@@ -590,7 +570,7 @@ test_room_create_refusals(void **state)
 	json_decref(in);
 	expect_refused(f, rc, out, RK_EINVAL, &why, "patient_name", 0);
 
-	assert_int_equal(qint(db_of(f), "SELECT (SELECT count(*) FROM rooms) + "
+	assert_int_equal(tu_qint(db_of(f), "SELECT (SELECT count(*) FROM rooms) + "
 	    "(SELECT count(*) FROM patients) + (SELECT count(*) FROM consents) "
 	    "+ (SELECT count(*) FROM memberships)"), 0);
 }
@@ -638,7 +618,7 @@ test_family_consent(void **state)
 	if (rc != 0)
 		fail_msg("%s", why.text);
 	json_decref(out);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM consents WHERE "
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM consents WHERE "
 	    "consenter = 'family' AND consenter_name = '山田 一郎' AND "
 	    "relation = '長男'"), 1);
 }
@@ -660,7 +640,7 @@ test_doctor_rule(void **state)
 	    "\"consent_date\": \"2025-05-01\", \"members\": [\"nurse-2\", "
 	    "\"cm-1\"]}", &out, &why);
 	expect_refused(f, rc, out, RK_EDENIED, &why, "doctor", 0);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM rooms"), 0);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM rooms"), 0);
 
 	/* A doctor, or a dentist, is enough. */
 	assert_int_equal(room_create(f, "{\"room_id\": \"r1\", "
@@ -700,7 +680,7 @@ test_room_create_disk_full(void **state)
 
 	/* No page may be added: a 60 kB patient name needs overflow pages. */
 	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld",
-	    (long long)qint(db_of(f), "PRAGMA page_count"));
+	    (long long)tu_qint(db_of(f), "PRAGMA page_count"));
 	exec(db_of(f), sql);
 	big = malloc(60001);
 	assert_non_null(big);
@@ -713,8 +693,8 @@ test_room_create_disk_full(void **state)
 	memset(&why, 0, sizeof(why));
 	rc = rec_room_create(&f->c, in, &out, &why);
 	expect_refused(f, rc, out, RK_EFULL, &why, NULL, 0);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM rooms"), 0);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM patients"), 0);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM rooms"), 0);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM patients"), 0);
 
 	/* With room again it succeeds, and the store is sound. */
 	exec(db_of(f), "PRAGMA max_page_count = 1000000");
@@ -749,7 +729,7 @@ test_post_add(void **state)
 	assert_int_equal(strlen(id), ID_LEN);
 	seq = json_integer_value(json_object_get(out, "seq"));
 	assert_int_equal(seq, 2);
-	assert_int_equal(qint(db, "SELECT count(*) FROM posts p JOIN "
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM posts p JOIN "
 	    "local_outbox o ON o.seq = %lld AND o.room_id = p.room_id AND "
 	    "o.hlc = p.hlc WHERE p.room_id = 'room-a' AND p.id = %Q AND "
 	    "p.author = 'nurse-1' AND p.created_at = %lld AND p.body = "
@@ -800,7 +780,7 @@ test_post_refusals(void **state)
 	rc = post_add(f, "room-a", "{\"body\": \"x\"}", &out, &why);
 	expect_refused(f, rc, out, RK_EDENIED, &why, "archived", 2);
 
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM posts"), 0);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM posts"), 0);
 }
 
 /* --- visits ------------------------------------------------------------- */
@@ -862,7 +842,7 @@ test_visit_refusals(void **state)
 	f->c.staff = "cm-1";
 	rc = visit_add(f, "room-a", "{\"pulse\": 72}", &out, &why);
 	expect_refused(f, rc, out, RK_EDENIED, &why, NULL, 1);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM visits"), 0);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM visits"), 0);
 }
 
 static void
@@ -886,7 +866,7 @@ test_visit_stored(void **state)
 	    " || typeof(pulse) || typeof(temp) || typeof(spo2) || typeof(resp) "
 	    "|| typeof(weight) FROM visits WHERE id = %Q", id),
 	    "integerintegerintegerrealintegernullnull");
-	assert_int_equal(qint(db, "SELECT count(*) FROM visits WHERE id = %Q "
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM visits WHERE id = %Q "
 	    "AND room_id = 'room-a' AND author = 'nurse-1' AND visited_at = "
 	    "%lld AND bp_sys = 128 AND bp_dia = 76 AND pulse = 72 AND temp = "
 	    "36.6 AND spo2 = 97 AND note = '食欲あり'", id, (long long)T0), 1);
@@ -908,7 +888,7 @@ test_visit_stored(void **state)
 		fail_msg("%s", why.text);
 	snprintf(id, sizeof(id), "%s", jstr(out, "id"));
 	json_decref(out);
-	assert_int_equal(qint(db, "SELECT visited_at FROM visits WHERE id = %Q",
+	assert_int_equal(tu_qint(db, "SELECT visited_at FROM visits WHERE id = %Q",
 	    id), INT64_C(1748700000000));
 	assert_int_equal(outbox_count(f), 4);
 }
@@ -1122,7 +1102,7 @@ test_card_patch_refusals(void **state)
 	exec(db_of(f), "UPDATE rooms SET status = 'archived'");
 	rc = card_patch(f, "room-a", "{\"allergies\": \"x\"}", &out, &why);
 	expect_refused(f, rc, out, RK_EDENIED, &why, "archived", 1);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM emergency_cards"),
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM emergency_cards"),
 	    0);
 }
 

@@ -38,6 +38,7 @@
 #include "daemon/store.h"
 #include "daemon/vfs.h"
 #include "testutil.h"
+#include "tu_sql.h"
 
 #define VFS_NAME "rk-test-roomwork"
 
@@ -67,27 +68,6 @@ exec(sqlite3 *db, const char *sql)
 
 	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
 		fail_msg("%s: %s", sql, err ? err : "?");
-}
-
-static int64_t
-qint(sqlite3 *db, const char *fmt, ...)
-{
-	sqlite3_stmt *st = NULL;
-	va_list ap;
-	char *sql;
-	int64_t v;
-
-	va_start(ap, fmt);
-	sql = sqlite3_vmprintf(fmt, ap);
-	va_end(ap);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	if (sqlite3_step(st) != SQLITE_ROW)
-		fail_msg("%s: no row", sql);
-	v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_free(sql);
-	return v;
 }
 
 static const char *
@@ -121,7 +101,7 @@ db_of(struct fx *f)
 static int64_t
 outbox(struct fx *f)
 {
-	return qint(db_of(f), "SELECT count(*) FROM local_outbox");
+	return tu_qint(db_of(f), "SELECT count(*) FROM local_outbox");
 }
 
 static json_t *
@@ -304,7 +284,7 @@ rows_in(struct fx *f, int64_t seq, const char *table)
 static int64_t
 last_seq(struct fx *f)
 {
-	return qint(db_of(f), "SELECT max(seq) FROM local_outbox");
+	return tu_qint(db_of(f), "SELECT max(seq) FROM local_outbox");
 }
 
 /* --- fixtures ----------------------------------------------------------- */
@@ -450,7 +430,7 @@ test_request_refusals(void **state)
 	json_decref(ok(f, roomwork_request_add, "room-a", "{\"assignee\": "
 	    "\"dr-1\", \"kind\": \"free\", \"title\": \"t\", \"due_date\": "
 	    "\"2025-06-01\"}"));
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM requests"), 1);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM requests"), 1);
 }
 
 static void
@@ -811,7 +791,7 @@ test_leave_and_doctor_rule(void **state)
 	    "{\"staff\": \"dr-2\"}"));
 	json_decref(ok(f, roomwork_member_leave, "room-a",
 	    "{\"staff\": \"nurse-2\"}"));
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM memberships WHERE "
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM memberships WHERE "
 	    "room_id = 'room-a' AND status = 'active'"), 2);
 }
 
@@ -831,7 +811,7 @@ test_archive(void **state)
 	json_decref(o);
 	assert_string_equal(qtext(db_of(f), "SELECT archive_reason FROM rooms"),
 	    "death");
-	assert_int_equal(qint(db_of(f), "SELECT archived_at FROM room_details"),
+	assert_int_equal(tu_qint(db_of(f), "SELECT archived_at FROM room_details"),
 	    T0);
 	/* Read-only from now on, every kind of write. */
 	refused(f, roomwork_room_archive, "room-a", "{\"reason\": \"moved\"}",
@@ -1045,7 +1025,7 @@ test_sheets(void **state)
 	    in, &o, &why), RK_EINVAL);
 	assert_non_null(strstr(why.text, "admission_date"));
 	json_decref(in);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM sheets"), 0);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM sheets"), 0);
 
 	in = J("{\"fields\": {\"admission_date\": \"2025-05-30\", \"adl\": "
 	    "\"自立\", \"allergies\": null}}");
@@ -1082,7 +1062,7 @@ test_sheets(void **state)
 	assert_non_null(strstr(jstr(o, "html"), "<th>ADL（移動・食事・排泄・"
 	    "入浴）</th><td>自立</td>"));
 	json_decref(o);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM sheets"), 1);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM sheets"), 1);
 }
 
 /* --- the audit trail ---------------------------------------------------------- */
@@ -1098,7 +1078,7 @@ test_audit_notes_ship_with_writes(void **state)
 
 	make_room(f, "room-a");
 	/* The room's creation note waits: rooms are made by records.c. */
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM "
 	    "local_audit_pending"), 1);
 	before = outbox(f);
 	/* Reads are noted, never written by themselves. */
@@ -1107,15 +1087,15 @@ test_audit_notes_ship_with_writes(void **state)
 	assert_int_equal(rec_timeline(&f->c, "room-a", 0, &o, &why), 0);
 	json_decref(o);
 	assert_int_equal(outbox(f), before);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM "
 	    "local_audit_pending"), 4);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM audit_events"),
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM audit_events"),
 	    0);
 
 	/* A write carries them and its own note, in one changeset. */
 	id = request(f, "dr-1", NULL);
 	assert_int_equal(rows_in(f, last_seq(f), "audit_events"), 5);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM "
 	    "local_audit_pending"), 0);
 	assert_string_equal(qtext(db_of(f), "SELECT group_concat(action || ' ' "
 	    "|| what, '|') FROM (SELECT * FROM audit_events ORDER BY at, id)"),
@@ -1256,7 +1236,7 @@ test_audit_on_the_hub(void **state)
 	    "created_by, created_at, hlc) VALUES ('r1', 'patient', 't', 'x', 1, "
 	    "1)");
 	hub_events(f, 1, 2);
-	hub_log = qint(store_db(f->h), "SELECT count(*) FROM local_hub_log");
+	hub_log = tu_qint(store_db(f->h), "SELECT count(*) FROM local_hub_log");
 	/* The operator's read of the audit is itself an event, canonical at
 	 * once (in the hub log) and chained. */
 	assert_int_equal(roomwork_audit_list(&f->hc, "r1", &o, &why), 0);
@@ -1268,7 +1248,7 @@ test_audit_on_the_hub(void **state)
 	assert_string_equal(jstr(ev, "what"), "audit");
 	assert_int_equal(json_integer_value(json_object_get(ev, "seq")), 3);
 	json_decref(o);
-	assert_int_equal(qint(store_db(f->h), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(store_db(f->h), "SELECT count(*) FROM "
 	    "local_hub_log"), hub_log + 1);
 	exec(store_db(f->h), "UPDATE audit_events SET what = 'nothing' WHERE "
 	    "id = 'ev001'");
@@ -1280,13 +1260,13 @@ test_audit_on_the_hub(void **state)
 	json_decref(o);
 	/* A room that is not archived is never purged, however old; the
 	 * purge itself is tested in test_purge.c. */
-	hub_log = qint(store_db(f->h), "SELECT count(*) FROM "
+	hub_log = tu_qint(store_db(f->h), "SELECT count(*) FROM "
 	    "local_audit_chain WHERE room_id = 'r1'");
 	assert_int_equal(retention_purge(f->h, T0 + 3650 * DAY_MS, DAY_MS, 0,
 	    &o, &why), 0);
 	assert_int_equal(json_array_size(json_object_get(o, "purged")), 0);
 	json_decref(o);
-	assert_int_equal(qint(store_db(f->h), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(store_db(f->h), "SELECT count(*) FROM "
 	    "local_audit_chain WHERE room_id = 'r1'"), hub_log);
 }
 

@@ -18,6 +18,7 @@
 #include "conflict/policy.h"
 #include "schema/schema.h"
 #include "testutil.h"
+#include "tu_sql.h"
 
 #define RENKEI_APP_ID 0x524e4b49	/* "RNKI" */
 
@@ -37,20 +38,6 @@ exec(sqlite3 *db, const char *sql)
 
 	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
 		fail_msg("%s: %s", sql, err ? err : "?");
-}
-
-static int64_t
-qint(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	int64_t v;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-	v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
 }
 
 /* The first column of the first row, in a static buffer. */
@@ -89,7 +76,7 @@ table_exists(sqlite3 *db, const char *name)
 {
 	char *sql = sqlite3_mprintf("SELECT count(*) FROM sqlite_schema WHERE "
 	    "type = 'table' AND name = %Q", name);
-	int n = (int)qint(db, sql);
+	int n = (int)tu_qint(db, "%s", sql);
 
 	sqlite3_free(sql);
 	return n;
@@ -181,8 +168,8 @@ test_migrate_empty(void **state)
 
 	(void)state;
 	assert_int_equal(schema_migrate(db, &why), 0);
-	assert_int_equal(qint(db, "PRAGMA user_version"), schema_version());
-	assert_int_equal(qint(db, "PRAGMA application_id"), RENKEI_APP_ID);
+	assert_int_equal(tu_qint(db, "PRAGMA user_version"), schema_version());
+	assert_int_equal(tu_qint(db, "PRAGMA application_id"), RENKEI_APP_ID);
 	for (p = policy_tables; p->table != NULL; p++)
 		assert_true(table_exists(db, p->table));
 	assert_true(table_exists(db, "local_outbox"));
@@ -237,7 +224,7 @@ test_migrate_twice_is_noop(void **state)
 	assert_int_equal(change_counter(path), ctr);
 	after = schema_text(db);
 	assert_string_equal(before, after);
-	assert_int_equal(qint(db, "PRAGMA user_version"), schema_version());
+	assert_int_equal(tu_qint(db, "PRAGMA user_version"), schema_version());
 	sqlite3_free(before);
 	sqlite3_free(after);
 	sqlite3_close(db);
@@ -253,7 +240,7 @@ test_keeps_data(void **state)
 	(void)state;
 	exec(db, "INSERT INTO local_meta (key, value) VALUES ('k', 'v')");
 	assert_int_equal(schema_migrate(db, &why), 0);
-	assert_int_equal(qint(db, "SELECT count(*) FROM local_meta"), 1);
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM local_meta"), 1);
 	sqlite3_close(db);
 }
 
@@ -273,9 +260,9 @@ test_refuses_newer(void **state)
 	assert_int_equal(schema_migrate(db, &why), RK_ESCHEMA);
 	assert_non_null(strstr(why.text, "newer"));
 	/* Untouched. */
-	assert_int_equal(qint(db, "PRAGMA user_version"),
+	assert_int_equal(tu_qint(db, "PRAGMA user_version"),
 	    schema_version() + 1);
-	assert_int_equal(qint(db, "SELECT count(*) FROM sqlite_schema"), 1);
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM sqlite_schema"), 1);
 	sqlite3_close(db);
 }
 
@@ -291,10 +278,10 @@ test_refuses_foreign_tables(void **state)
 	assert_int_equal(schema_migrate(db, &why), RK_ESCHEMA);
 	assert_non_null(strstr(why.text, "not made by renkei"));
 	/* Nothing was added or changed. */
-	assert_int_equal(qint(db, "SELECT count(*) FROM sqlite_schema"), 1);
-	assert_int_equal(qint(db, "PRAGMA application_id"), 0);
-	assert_int_equal(qint(db, "PRAGMA user_version"), 0);
-	assert_int_equal(qint(db, "SELECT count(*) FROM customers"), 1);
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM sqlite_schema"), 1);
+	assert_int_equal(tu_qint(db, "PRAGMA application_id"), 0);
+	assert_int_equal(tu_qint(db, "PRAGMA user_version"), 0);
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM customers"), 1);
 	sqlite3_close(db);
 }
 
@@ -310,7 +297,7 @@ test_refuses_foreign_ids(void **state)
 	exec(db, "PRAGMA application_id = 305419896");
 	assert_int_equal(schema_migrate(db, &why), RK_ESCHEMA);
 	assert_non_null(strstr(why.text, "not made by renkei"));
-	assert_int_equal(qint(db, "SELECT count(*) FROM sqlite_schema"), 0);
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM sqlite_schema"), 0);
 	sqlite3_close(db);
 
 	/* Someone else's user_version without our application_id. */
@@ -348,14 +335,14 @@ test_migration_is_atomic_when_full(void **state)
 		fail_msg("a full disk gave %d (%s), not RK_EFULL", rc,
 		    why.text);
 	/* All or nothing: no table, no version, no id. */
-	assert_int_equal(qint(db, "SELECT count(*) FROM sqlite_schema"), 0);
-	assert_int_equal(qint(db, "PRAGMA user_version"), 0);
-	assert_int_equal(qint(db, "PRAGMA application_id"), 0);
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM sqlite_schema"), 0);
+	assert_int_equal(tu_qint(db, "PRAGMA user_version"), 0);
+	assert_int_equal(tu_qint(db, "PRAGMA application_id"), 0);
 	assert_true(sqlite3_get_autocommit(db));
 	/* With room again, it completes. */
 	exec(db, "PRAGMA max_page_count = 100000");
 	assert_int_equal(schema_migrate(db, &why), 0);
-	assert_int_equal(qint(db, "PRAGMA user_version"), schema_version());
+	assert_int_equal(tu_qint(db, "PRAGMA user_version"), schema_version());
 	sqlite3_close(db);
 }
 
@@ -512,9 +499,9 @@ test_outbox_shape(void **state)
 		if (i == n)
 			fail_msg("local_outbox has no %s column", want[k]);
 	}
-	assert_int_equal(qint(db, "SELECT count(*) FROM sqlite_schema "
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM sqlite_schema "
 	    "WHERE type = 'index' AND name = 'local_outbox_status'"), 1);
-	assert_int_equal(qint(db, "SELECT count(*) FROM sqlite_schema "
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM sqlite_schema "
 	    "WHERE type = 'index' AND name = 'local_outbox_pending'"), 0);
 	sqlite3_close(db);
 }

@@ -27,6 +27,7 @@
 #include "daemon/vfs.h"
 #include "schema/schema.h"
 #include "testutil.h"
+#include "tu_sql.h"
 
 #define VFS_NAME "rk-test-store"
 #define VFS_OTHER "rk-test-store-other"	/* same VFS, another key */
@@ -91,27 +92,6 @@ exec(sqlite3 *db, const char *sql)
 		fail_msg("%s: %s", sql, err ? err : "?");
 }
 
-static int64_t
-qint(sqlite3 *db, const char *fmt, ...)
-{
-	sqlite3_stmt *st = NULL;
-	va_list ap;
-	char *sql;
-	int64_t v;
-
-	va_start(ap, fmt);
-	sql = sqlite3_vmprintf(fmt, ap);
-	va_end(ap);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	if (sqlite3_step(st) != SQLITE_ROW)
-		fail_msg("%s: no row: %s", sql, sqlite3_errmsg(db));
-	v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_free(sql);
-	return v;
-}
-
 static const char *
 qtext(sqlite3 *db, const char *sql)
 {
@@ -131,13 +111,13 @@ qtext(sqlite3 *db, const char *sql)
 static int64_t
 outbox_count(struct fx *f)
 {
-	return qint(db_of(f), "SELECT count(*) FROM local_outbox");
+	return tu_qint(db_of(f), "SELECT count(*) FROM local_outbox");
 }
 
 static int64_t
 post_count(struct fx *f, const char *room)
 {
-	return qint(db_of(f), "SELECT count(*) FROM posts WHERE room_id = %Q",
+	return tu_qint(db_of(f), "SELECT count(*) FROM posts WHERE room_id = %Q",
 	    room);
 }
 
@@ -405,14 +385,14 @@ test_open_fresh(void **state)
 
 	assert_string_equal(store_origin(f->s), ORIGIN);
 	assert_ptr_equal(store_clock(f->s), &f->clk.clock);
-	assert_int_equal(qint(db, "PRAGMA user_version"), schema_version());
-	assert_int_equal(qint(db, "PRAGMA page_size"), VFS_PAGE_SIZE);
+	assert_int_equal(tu_qint(db, "PRAGMA user_version"), schema_version());
+	assert_int_equal(tu_qint(db, "PRAGMA page_size"), VFS_PAGE_SIZE);
 	assert_int_equal(sqlite3_file_control(db, "main",
 	    SQLITE_FCNTL_RESERVE_BYTES, &reserve), SQLITE_OK);
 	assert_int_equal(reserve, VFS_RESERVE);
 	assert_string_equal(qtext(db, "PRAGMA journal_mode"), "wal");
-	assert_int_equal(qint(db, "PRAGMA temp_store"), 2);	/* MEMORY */
-	assert_int_equal(qint(db, "PRAGMA synchronous"), 2);	/* FULL */
+	assert_int_equal(tu_qint(db, "PRAGMA temp_store"), 2);	/* MEMORY */
+	assert_int_equal(tu_qint(db, "PRAGMA synchronous"), 2);	/* FULL */
 	assert_int_equal(outbox_count(f), 0);
 	assert_integrity(db);
 }
@@ -462,7 +442,7 @@ test_write_makes_one_outbox_entry(void **state)
 
 	/* Exactly one entry, describing this transaction. */
 	assert_int_equal(outbox_count(f), 1);
-	assert_int_equal(qint(db, "SELECT count(*) FROM local_outbox WHERE "
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM local_outbox WHERE "
 	    "seq = %lld AND origin = '" ORIGIN "' AND room_id = 'r1' AND "
 	    "hlc = %lld AND schema_version = %d AND created_at = %lld AND "
 	    "acked_hub_seq IS NULL", (long long)seq, (long long)hlc,
@@ -540,7 +520,7 @@ test_seq_and_hlc_increase(void **state)
 		must_insert_post(db_of(f), "r1", id, "x");
 		seq = commit_ok(tx);
 		assert_int_equal(seq, prevseq + 1);
-		assert_int_equal(qint(db_of(f), "SELECT hlc FROM local_outbox "
+		assert_int_equal(tu_qint(db_of(f), "SELECT hlc FROM local_outbox "
 		    "WHERE seq = %lld", (long long)seq), (int64_t)h);
 		prev = h;
 		prevseq = seq;
@@ -548,7 +528,7 @@ test_seq_and_hlc_increase(void **state)
 	/* A device writes no clock row per write: the outbox holds the
 	 * last timestamp handed out, and a reopened store continues after
 	 * it even with the wall clock behind. */
-	assert_int_equal(qint(db_of(f), "SELECT max(hlc) FROM local_outbox"),
+	assert_int_equal(tu_qint(db_of(f), "SELECT max(hlc) FROM local_outbox"),
 	    (int64_t)prev);
 	reopen(f, 0);
 	assert_int_equal(store_tx_begin(f->s, "r1", &tx), 0);
@@ -653,15 +633,15 @@ test_append_capture_refuses_update(void **state)
 	int64_t before, seq = -1;
 
 	write_post(f, "r1", "p1", "a");
-	before = qint(db_of(f), "SELECT count(*) FROM local_outbox");
+	before = tu_qint(db_of(f), "SELECT count(*) FROM local_outbox");
 	assert_int_equal(store_tx_begin_append(f->s, "r1", &tx), 0);
 	must_insert_post(db_of(f), "r1", "p2", "b");
 	exec(db_of(f), "UPDATE posts SET body = 'changed' WHERE id = 'p1'");
 	assert_int_equal(store_tx_commit(tx, &seq, &why), RK_EINVAL);
 	assert_non_null(strstr(why.text, "update"));
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM local_outbox"),
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"),
 	    before);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM posts WHERE "
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM posts WHERE "
 	    "id = 'p2' OR body = 'changed'"), 0);
 	/* The store is usable again, with sessions as before. */
 	write_post(f, "r1", "p3", "c");
@@ -822,7 +802,7 @@ test_other_room_refused(void **state)
 	exec(db, "INSERT INTO rooms (room_id, title, created_by, created_at,"
 	    " hlc) VALUES ('r2', 'x', 'n', 1, 1)");
 	assert_int_equal(store_tx_commit(tx, &seq, &why), RK_EINVAL);
-	assert_int_equal(qint(db, "SELECT count(*) FROM rooms"), 0);
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM rooms"), 0);
 
 	assert_int_equal(outbox_count(f), 1);
 	assert_integrity(db);
@@ -859,7 +839,7 @@ test_device_cannot_write_directory(void **state)
 		exec(db, writes[i]);
 		assert_int_equal(store_tx_commit(tx, &seq, &why), RK_EDENIED);
 		assert_true(why.text[0] != '\0');
-		assert_int_equal(qint(db, "SELECT (SELECT count(*) FROM "
+		assert_int_equal(tu_qint(db, "SELECT (SELECT count(*) FROM "
 		    "staff) + (SELECT count(*) FROM agencies) + (SELECT "
 		    "count(*) FROM devices)"), 0);
 		assert_int_equal(post_count(f, "r1"), 0);
@@ -876,7 +856,7 @@ test_device_cannot_write_directory(void **state)
 	seq = commit_ok(tx);
 	assert_true(seq > 0);
 	assert_int_equal(outbox_count(f), 0);
-	assert_int_equal(qint(db, "SELECT count(*) FROM local_hub_log WHERE "
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM local_hub_log WHERE "
 	    "hub_seq = %lld AND room_id = '' AND origin = '" ORIGIN "'",
 	    (long long)seq), 1);
 	assert_int_equal(log_rows(f, "local_hub_log", "hub_seq", seq, rows, 4),
@@ -884,7 +864,7 @@ test_device_cannot_write_directory(void **state)
 	assert_string_equal(rows[0].table, "staff");
 	assert_string_equal(rows[0].col0, "dr-1");
 	assert_int_equal(rows[0].op, SQLITE_INSERT);
-	assert_int_equal(qint(db, "SELECT count(*) FROM staff"), 1);
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM staff"), 1);
 }
 
 static void
@@ -957,7 +937,7 @@ test_local_tables_not_captured(void **state)
 	seq = commit_ok(tx);
 	assert_int_equal(seq, 0);
 	assert_int_equal(outbox_count(f), 0);
-	assert_int_equal(qint(db, "SELECT value FROM local_meta WHERE key = "
+	assert_int_equal(tu_qint(db, "SELECT value FROM local_meta WHERE key = "
 	    "'cursor'"), 42);
 
 	/* A hand-written outbox row is not captured either. */
@@ -1071,7 +1051,7 @@ test_disk_full(void **state)
 	assert_non_null(body);
 	write_post(f, "r1", "seed", "before the disk filled");
 	written++;
-	pages = qint(db, "PRAGMA page_count");
+	pages = tu_qint(db, "PRAGMA page_count");
 	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %lld",
 	    (long long)pages + 40);
 	exec(db, sql);
@@ -1128,7 +1108,7 @@ test_disk_full(void **state)
 		assert_string_equal(rows[0].table, "posts");
 		assert_int_equal(rows[0].op, SQLITE_INSERT);
 		/* The row exists, with the body the changeset carries. */
-		assert_int_equal(qint(db, "SELECT count(*) FROM posts WHERE "
+		assert_int_equal(tu_qint(db, "SELECT count(*) FROM posts WHERE "
 		    "room_id = %Q AND id = %Q AND length(body) = %d",
 		    rows[0].col0, rows[0].col1, rows[0].body_len), 1);
 	}
@@ -1136,7 +1116,7 @@ test_disk_full(void **state)
 	sqlite3_finalize(st);
 	/* Every post is in exactly one entry (ids are distinct, and the
 	 * counts are equal, so the map above is a bijection). */
-	assert_int_equal(qint(db, "SELECT count(DISTINCT id) FROM posts"),
+	assert_int_equal(tu_qint(db, "SELECT count(DISTINCT id) FROM posts"),
 	    written);
 	assert_integrity(db);
 
@@ -1180,8 +1160,8 @@ test_reopen_keeps_data_and_clock(void **state)
 	must_insert_post(db_of(f), "r1", "p2", "after restart");
 	s2 = commit_ok(tx);
 	assert_true(s2 > s1);
-	assert_true(qint(db_of(f), "SELECT hlc FROM local_outbox WHERE seq = "
-	    "%lld", (long long)s2) > qint(db_of(f), "SELECT hlc FROM "
+	assert_true(tu_qint(db_of(f), "SELECT hlc FROM local_outbox WHERE seq = "
+	    "%lld", (long long)s2) > tu_qint(db_of(f), "SELECT hlc FROM "
 	    "local_outbox WHERE seq = %lld", (long long)s1));
 
 	/* Again, several times, with the clock frozen behind. */
@@ -1388,7 +1368,7 @@ crash_run(struct fx *f, enum crash how)
 
 	reopen(f, 0);
 	assert_integrity(db_of(f));
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM posts WHERE id ="
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM posts WHERE id ="
 	    " 'kept'"), 1);
 	if (how == CRASH_KILL_AFTER_COMMIT) {
 		/* Committed: the rows and their entry, both. */
@@ -1398,8 +1378,8 @@ crash_run(struct fx *f, enum crash how)
 		assert_int_equal(seq, 3);
 		/* The killed writer never saved its clock: the store found
 		 * the last timestamp in the newest outbox entry. */
-		assert_true(qint(db_of(f), "SELECT hlc FROM local_outbox WHERE"
-		    " seq = 3") > qint(db_of(f), "SELECT hlc FROM local_outbox"
+		assert_true(tu_qint(db_of(f), "SELECT hlc FROM local_outbox WHERE"
+		    " seq = 3") > tu_qint(db_of(f), "SELECT hlc FROM local_outbox"
 		    " WHERE seq = 2"));
 	} else {
 		/* Not committed: neither the rows nor an entry. */
@@ -1533,21 +1513,21 @@ test_set_durable(void **state)
 {
 	struct fx *f = *state;
 
-	assert_int_equal(qint(db_of(f), "PRAGMA synchronous"), 2);
+	assert_int_equal(tu_qint(db_of(f), "PRAGMA synchronous"), 2);
 	assert_int_equal(store_set_durable(f->s, 0), 0);
-	assert_int_equal(qint(db_of(f), "PRAGMA synchronous"), 1);
+	assert_int_equal(tu_qint(db_of(f), "PRAGMA synchronous"), 1);
 	exec(db_of(f), "BEGIN");
 	assert_int_not_equal(store_set_durable(f->s, 1), 0);
 	exec(db_of(f), "INSERT INTO local_meta (key, value) VALUES "
 	    "('lazy', 1)");
 	exec(db_of(f), "COMMIT");
 	assert_int_equal(store_set_durable(f->s, 1), 0);
-	assert_int_equal(qint(db_of(f), "PRAGMA synchronous"), 2);
+	assert_int_equal(tu_qint(db_of(f), "PRAGMA synchronous"), 2);
 	exec(db_of(f), "INSERT INTO local_meta (key, value) VALUES "
 	    "('full', 1)");
 	reopen(f, 0);
-	assert_int_equal(qint(db_of(f), "PRAGMA synchronous"), 2);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM local_meta "
+	assert_int_equal(tu_qint(db_of(f), "PRAGMA synchronous"), 2);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_meta "
 	    "WHERE key IN ('lazy', 'full')"), 2);
 }
 

@@ -48,6 +48,7 @@
 #include "daemon/vfs.h"
 #include "schema/schema.h"
 #include "testutil.h"
+#include "tu_sql.h"
 
 #define VFS_NAME "rk-test-sync"
 #define ORIGIN "dev-A"
@@ -79,27 +80,6 @@ exec(sqlite3 *db, const char *sql)
 
 	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK)
 		fail_msg("%s: %s", sql, err ? err : "?");
-}
-
-static int64_t
-qint(sqlite3 *db, const char *fmt, ...)
-{
-	sqlite3_stmt *st = NULL;
-	va_list ap;
-	char *sql;
-	int64_t v;
-
-	va_start(ap, fmt);
-	sql = sqlite3_vmprintf(fmt, ap);
-	va_end(ap);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		fail_msg("%s: %s", sql, sqlite3_errmsg(db));
-	if (sqlite3_step(st) != SQLITE_ROW)
-		fail_msg("%s: no row: %s", sql, sqlite3_errmsg(db));
-	v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	sqlite3_free(sql);
-	return v;
 }
 
 /* The first column of the first row as text ("(null)", "(none)"). */
@@ -260,7 +240,7 @@ static void
 pull_nothing(struct fx *f)
 {
 	struct pull_response r;
-	int64_t cur = qint(db_of(f), "SELECT coalesce((SELECT value FROM"
+	int64_t cur = tu_qint(db_of(f), "SELECT coalesce((SELECT value FROM"
 	    " local_meta WHERE key = 'sync_cursor'), 0)");
 
 	resp_init(&r, (uint64_t)cur, f->hub_seq);
@@ -288,7 +268,7 @@ assert_same_room(sqlite3 *a, sqlite3 *b, const char *room)
 static int64_t
 cursor_of(struct fx *f)
 {
-	return qint(db_of(f), "SELECT coalesce((SELECT value FROM local_meta"
+	return tu_qint(db_of(f), "SELECT coalesce((SELECT value FROM local_meta"
 	    " WHERE key = 'sync_cursor'), -1)");
 }
 
@@ -457,7 +437,7 @@ test_ranges_group_room_entries(void **state)
 	assert_int_equal(r[1].last, 4);
 	assert_string_equal(r[1].room, "r2");
 	free(r);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM local_outbox"
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"
 	    " WHERE env_first = 1 AND env_last = 5"), 4);
 
 	/* Ranges once given never change: later entries get their own. */
@@ -475,7 +455,7 @@ test_ranges_group_room_entries(void **state)
 	assert_int_equal(r[2].last, 7);
 	assert_string_equal(r[2].room, "r1");
 	free(r);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM local_outbox"
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"
 	    " WHERE env_first IS NULL"), 0);
 
 	/* An acked range is no longer sent; the others stay as they were. */
@@ -556,7 +536,7 @@ test_envelope_merges_range(void **state)
 	assert_int_equal(e.seq_first, 1);
 	assert_int_equal(e.seq_last, 3);
 	assert_int_equal(e.schema_version, schema_version());
-	assert_int_equal(e.hlc, (uint64_t)qint(db_of(f), "SELECT hlc FROM"
+	assert_int_equal(e.hlc, (uint64_t)tu_qint(db_of(f), "SELECT hlc FROM"
 	    " local_outbox WHERE seq = 3"));
 	/* Applied to the hub's state it gives the device's. */
 	assert_int_equal(sqlite3changeset_apply(copy, (int)e.changeset_len,
@@ -617,7 +597,7 @@ test_envelope_interleaved_rooms(void **state)
 	}
 	assert_same_room(copy, db_of(f), "r1");
 	assert_same_room(copy, db_of(f), "r2");
-	assert_int_equal(qint(copy, "SELECT count(*) FROM posts WHERE id IN"
+	assert_int_equal(tu_qint(copy, "SELECT count(*) FROM posts WHERE id IN"
 	    " ('a', 'b', 'c')"), 3);
 	free(r);
 	sqlite3_close(copy);
@@ -712,7 +692,7 @@ test_pull_keeps_pending_on_top(void **state)
 	dev_write(f, "r1", DEV_POST);
 	dev_write(f, "r1", DEV_CARD);
 	dev_write(f, "r1", DEV_PHONE);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM local_outbox"
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"
 	    " WHERE applied IS NULL"), 3);
 
 	/* Someone else's work reaches the hub first; it touches the same
@@ -739,16 +719,16 @@ test_pull_keeps_pending_on_top(void **state)
 	    " FROM patients"), "Mito,090");
 	assert_string_equal(qtext(db_of(f), "SELECT allergies FROM"
 	    " emergency_cards"), "penicillin");
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM posts WHERE"
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM posts WHERE"
 	    " room_id = 'r1'"), 3);
 	/* A device predicts, it writes no conflict record. */
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM conflicts"), 0);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM conflicts"), 0);
 	/* What re-applying really did is kept for the next undo (the card
 	 * changed nothing). */
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM local_outbox"
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"
 	    " WHERE length(applied) > 0 AND status = 'pending'"), 2);
 	/* Nothing of this went to the outbox. */
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM local_outbox"), 3);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"), 3);
 
 	/* Undo and re-apply again with nothing new: the same state. */
 	hash_of(db_of(f), "r1", before);
@@ -773,7 +753,7 @@ test_pull_keeps_pending_on_top(void **state)
 	pull_response_release(&r);
 	assert_same_room(db_of(f), f->hub, "r1");
 	assert_same_room(db_of(f), want, "r1");
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM local_outbox"
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"
 	    " WHERE applied IS NULL OR length(applied) > 0"), 0);
 	pull_nothing(f);
 	assert_same_room(db_of(f), f->hub, "r1");
@@ -810,9 +790,9 @@ test_undo_is_exact(void **state)
 	exec(want, "INSERT INTO posts VALUES ('r1', 'pd', 'ns', 2, 'mine',"
 	    " 9, 2)");
 	assert_same_room(db_of(f), want, "r1");
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM local_outbox"
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"
 	    " WHERE predicted_refusal IS NOT NULL"), 2);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM local_outbox"
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"
 	    " WHERE predicted_refusal LIKE '%%append-only%%'"), 1);
 	pull_nothing(f);
 	assert_same_room(db_of(f), want, "r1");
@@ -834,25 +814,25 @@ test_refused_leave_replica_stay_in_outbox(void **state)
 	assign(f, SYNC_ENV_MAX_ENTRIES, SYNC_ENV_MAX_RAW);
 	answer(f, seq, seq, "refused", 0, "room r1 is archived", 1);
 	/* Still on screen until the next pull ... */
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM posts WHERE"
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM posts WHERE"
 	    " id = 'pd'"), 1);
 	pull_nothing(f);
 	/* ... then gone from the replica, but readable in the outbox. */
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM posts WHERE"
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM posts WHERE"
 	    " id = 'pd'"), 0);
 	assert_same_room(db_of(f), f->hub, "r1");
 	assert_string_equal(qtext(db_of(f), "SELECT status || ':' ||"
 	    " refused_reason FROM local_outbox WHERE seq = %lld",
 	    (long long)seq), "refused:room r1 is archived");
-	assert_true(qint(db_of(f), "SELECT length(changeset) FROM"
+	assert_true(tu_qint(db_of(f), "SELECT length(changeset) FROM"
 	    " local_outbox WHERE seq = %lld", (long long)seq) > 0);
 	/* The pending one in r2 is untouched. */
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM posts WHERE"
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM posts WHERE"
 	    " id = 'ok'"), 1);
 	pull_nothing(f);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM posts WHERE"
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM posts WHERE"
 	    " id = 'pd'"), 0);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM posts WHERE"
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM posts WHERE"
 	    " id = 'ok'"), 1);
 }
 
@@ -889,7 +869,7 @@ test_purge_removes_only_that_room(void **state)
 	apply_ok(f, &b);
 	pull_response_release(&r);
 
-	assert_int_equal(qint(db_of(f), "SELECT (SELECT count(*) FROM rooms"
+	assert_int_equal(tu_qint(db_of(f), "SELECT (SELECT count(*) FROM rooms"
 	    " WHERE room_id = 'r2') + (SELECT count(*) FROM memberships WHERE"
 	    " room_id = 'r2') + (SELECT count(*) FROM posts WHERE room_id ="
 	    " 'r2') + (SELECT count(*) FROM emergency_cards WHERE room_id ="
@@ -897,7 +877,7 @@ test_purge_removes_only_that_room(void **state)
 	assert_string_equal(qtext(db_of(f), "SELECT group_concat(DISTINCT"
 	    " status || ':' || refused_reason) FROM local_outbox WHERE room_id"
 	    " = 'r2'"), "refused:removed from room r2");
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM local_outbox"
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"
 	    " WHERE room_id = 'r2'"), 2);
 	/* r1 keeps its rows and its pending post. */
 	{
@@ -910,7 +890,7 @@ test_purge_removes_only_that_room(void **state)
 	    " WHERE room_id = 'r1'"), "pending");
 	assert_same_room(db_of(f), f->hub, "");
 	pull_nothing(f);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM posts WHERE"
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM posts WHERE"
 	    " room_id = 'r2'"), 0);
 }
 
@@ -995,7 +975,7 @@ test_snapshot_replaces_room_keeps_pending(void **state)
 	want = copy_db(f->hub);
 	exec(want, DEV_POST);
 	assert_same_room(db_of(f), want, "r1");
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM posts WHERE"
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM posts WHERE"
 	    " id = 'p0'"), 0);
 	/* Other rooms and the cursor are the next pull's business. */
 	hash_of(db_of(f), "r2", r2_after);
@@ -1067,7 +1047,7 @@ test_change_outside_its_room_refused(void **state)
 	b.pull = &r;
 	assert_int_equal(sync_apply_batch(db_of(f), &b, &why), RK_EPROTO);
 	pull_response_release(&r);
-	assert_int_equal(qint(db_of(f), "SELECT count(*) FROM agencies"), 1);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM agencies"), 1);
 
 	/* The same in a snapshot (rows go in by cached INSERTs, each row
 	 * checked as it goes): r1's snapshot with a row of r2, a local
@@ -1142,7 +1122,7 @@ test_hlc_seen(void **state)
 	/* Folded into the store's clock, the next local write is later. */
 	assert_int_equal(store_hlc_observe(f->s, b.hlc_seen), 0);
 	dev_write(f, "r1", DEV_POST);
-	assert_true((uint64_t)qint(db_of(f), "SELECT hlc FROM local_outbox")
+	assert_true((uint64_t)tu_qint(db_of(f), "SELECT hlc FROM local_outbox")
 	    > big);
 }
 
@@ -1929,7 +1909,7 @@ test_end_to_end_with_fake_hub(void **state)
 	assert_string_equal(dh, hh);
 	assert_string_equal(qtext(db_of(f), "SELECT status || ':' ||"
 	    " acked_hub_seq FROM local_outbox"), "acked:3");
-	assert_int_equal(qint(h.db, "SELECT count(*) FROM posts WHERE id ="
+	assert_int_equal(tu_qint(h.db, "SELECT count(*) FROM posts WHERE id ="
 	    " 'pd'"), 1);
 	store_unlock(f->s);
 	assert_int_equal(h.bad_sigs, 0);

@@ -28,6 +28,7 @@
 #include "daemon/vfs.h"
 #include "daemon/webui.h"
 #include "testutil.h"
+#include "tu_sql.h"
 
 #define VFS_NAME "rk-test-webui"
 #define PASS "correct horse battery staple"
@@ -706,21 +707,6 @@ test_pending(void **state)
 	resp_release(&r);
 }
 
-/* A count of rows, by sql. */
-static int64_t
-count_of(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	int64_t n = -1;
-
-	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL),
-	    SQLITE_OK);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return n;
-}
-
 /* Today's patients in one call: unread counts, the last visit, what
  * waits; no room's record noted as read. */
 static void
@@ -740,7 +726,7 @@ test_home(void **state)
 	exec(store_db(f->s), "INSERT INTO visits (room_id, id, author, "
 	    "visited_at, hlc) VALUES ('tanaka', 'v-dr', 'dr-1', 4000, 1)");
 
-	reads = count_of(store_db(f->s), "SELECT count(*) FROM "
+	reads = tu_qint(store_db(f->s), "SELECT count(*) FROM "
 	    "local_audit_pending WHERE action = 'read'");
 	assert_int_equal(call(f, "POST", "/ui/home", "{\"rooms\": "
 	    "[\"tanaka\", \"elsewhere\"], \"seen\": {\"tanaka\": 4500}}", 1,
@@ -758,7 +744,7 @@ test_home(void **state)
 	assert_null(json_object_get(json_object_get(o, "rooms"),
 	    "elsewhere"));
 	json_decref(o);
-	assert_int_equal(count_of(store_db(f->s), "SELECT count(*) FROM "
+	assert_int_equal(tu_qint(store_db(f->s), "SELECT count(*) FROM "
 	    "local_audit_pending WHERE action = 'read'"), reads);
 	/* Seen after everything: nothing unread. */
 	assert_int_equal(call(f, "POST", "/ui/home", "{\"rooms\": "
@@ -770,7 +756,7 @@ test_home(void **state)
 	assert_int_equal(call(f, "GET", "/v1/rooms/tanaka/timeline", NULL, 1,
 	    &r), 200);
 	resp_release(&r);
-	assert_true(count_of(store_db(f->s), "SELECT count(*) FROM "
+	assert_true(tu_qint(store_db(f->s), "SELECT count(*) FROM "
 	    "local_audit_pending WHERE action = 'read'") > reads);
 
 	/* Bad bodies. */
