@@ -182,6 +182,18 @@ cpu_s(void)
 	    (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+/* Minor page faults of the whole process so far: on a virtual machine
+ * each costs microseconds. */
+static long
+minflt(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return ru.ru_minflt;
+}
+
 static void
 nap(void)
 {
@@ -1444,6 +1456,8 @@ struct results {
 	double day_write_s[B_ROUNDS_MAX];
 	double day_push_s[B_ROUNDS_MAX], day_attempt_s[B_ROUNDS_MAX];
 	double day_push_cpu[B_ROUNDS_MAX];
+	long day_push_flt[B_ROUNDS_MAX], day_pull_flt[B_ROUNDS_MAX];
+	long day_fresh_flt[B_ROUNDS_MAX];
 	double day_pull_s[B_ROUNDS_MAX], day_pull_cpu[B_ROUNDS_MAX];
 	double day_fresh_s[B_ROUNDS_MAX], day_fresh_px_s[B_ROUNDS_MAX];
 	double day_push_hub_s[B_ROUNDS_MAX], day_pull_hub_s[B_ROUNDS_MAX];
@@ -1711,6 +1725,7 @@ run_day_round(const char *base, struct hubctx *h, const struct dataset *day,
 	struct prog pg;
 	char st[4][40], name[40], phase[48];
 	double t0, t1, c0, tp;
+	long f0;
 	uint64_t ticket;
 	int64_t pend = -1, n;
 	size_t i;
@@ -1772,10 +1787,12 @@ run_day_round(const char *base, struct hubctx *h, const struct dataset *day,
 	snprintf(phase, sizeof(phase), "day%d-push", r + 1);
 	perf_start(phase);
 	c0 = cpu_s();
+	f0 = minflt();
 	t0 = now_s();
 	ticket = sync_request(y->a.sy);
 	rc = dev_wait(&y->a, ticket, &tp, &t1, &pg);
 	R.day_push_cpu[r] = cpu_s() - c0;
+	R.day_push_flt[r] = minflt() - f0;
 	perf_stop();
 	if (rc != 0)
 		return rc;
@@ -1811,10 +1828,12 @@ run_day_round(const char *base, struct hubctx *h, const struct dataset *day,
 	snprintf(phase, sizeof(phase), "day%d-pull", r + 1);
 	perf_start(phase);
 	c0 = cpu_s();
+	f0 = minflt();
 	t0 = now_s();
 	ticket = sync_request(y->b.sy);
 	rc = dev_wait(&y->b, ticket, NULL, &t1, &pg);
 	R.day_pull_cpu[r] = cpu_s() - c0;
+	R.day_pull_flt[r] = minflt() - f0;
 	perf_stop();
 	if (rc != 0)
 		return rc;
@@ -1843,11 +1862,13 @@ run_day_round(const char *base, struct hubctx *h, const struct dataset *day,
 		return rc;
 	snprintf(phase, sizeof(phase), "day%d-fresh", r + 1);
 	perf_start(phase);
+	f0 = minflt();
 	if ((rc = dev_enroll(&y->d, h, st[3], &t0)) != 0 ||
 	    (rc = dev_wait(&y->d, 1, NULL, &t1, &pg)) != 0) {
 		perf_stop();
 		return rc;
 	}
+	R.day_fresh_flt[r] = minflt() - f0;
 	perf_stop();
 	R.day_fresh_s[r] = t1 - t0;
 	snprintf(name, sizeof(name), "C%d", r + 1);
@@ -4395,7 +4416,17 @@ main(int argc, char **argv)
 		printf(" ms\n    pull ");
 		for (r = 0; r < R.day_rounds; r++)
 			printf(" %.1f", R.day_pull_hub_s[r] * 1e3);
-		printf(" ms\n");
+		printf(" ms\n  minor page faults of the whole process (hub and "
+		    "devices), per round:\n    A's attempt");
+		for (r = 0; r < R.day_rounds; r++)
+			printf(" %ld", R.day_push_flt[r]);
+		printf(", B's pull");
+		for (r = 0; r < R.day_rounds; r++)
+			printf(" %ld", R.day_pull_flt[r]);
+		printf(", D's fresh pull");
+		for (r = 0; r < R.day_rounds; r++)
+			printf(" %ld", R.day_fresh_flt[r]);
+		printf("\n");
 		pc_print("round 1, bytes of A's push attempt", R.day_push,
 		    R.day_n);
 		pc_print("round 1, bytes of B's pull", R.day_pull, R.day_n);
