@@ -1190,7 +1190,8 @@ sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
 	struct sync_range *g = NULL, *ng;
 	size_t *gcount = NULL, *gbytes = NULL, *nsz;
 	int64_t *gver = NULL, *nver;
-	size_t ng_len = 0, ng_cap = 0, i, k;
+	struct { int64_t seq; size_t group; } *ent = NULL, *nent;
+	size_t ng_len = 0, ng_cap = 0, n_ent = 0, ent_cap = 0, i, k;
 	int rc;
 
 	if (max_entries == 0)
@@ -1221,6 +1222,16 @@ sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
 			rc = RK_EDB;
 			goto out;
 		}
+		if (n_ent == ent_cap) {
+			ent_cap = ent_cap ? ent_cap * 2 : 256;
+			if ((nent = realloc(ent, ent_cap * sizeof(*ent))) ==
+			    NULL) {
+				rc = RK_ENOMEM;
+				goto out;
+			}
+			ent = nent;
+		}
+		ent[n_ent].seq = seq;
 		for (k = ng_len; k > 0; k--)
 			if (strcmp(g[k - 1].room, r) == 0)
 				break;
@@ -1230,6 +1241,7 @@ sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
 			g[k - 1].last = seq;
 			gcount[k - 1]++;
 			gbytes[k - 1] += len;
+			ent[n_ent++].group = k - 1;
 			continue;
 		}
 		if (ng_len == ng_cap) {
@@ -1265,20 +1277,23 @@ sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
 		gcount[ng_len] = 1;
 		gbytes[ng_len] = len;
 		gver[ng_len] = v;
+		ent[n_ent++].group = ng_len;
 		ng_len++;
 	}
 	if (rc != SQLITE_DONE) {
 		rc = store_sqlite_err(db);
 		goto out;
 	}
+	/* Each entry by its seq: a range of one room spans the other rooms'
+	 * entries too, and walking every range would visit each row once
+	 * per room. */
 	if ((rc = store_prepare(db, "UPDATE local_outbox SET env_first = ?1,"
-	    " env_last = ?2 WHERE room_id = ?3 AND seq BETWEEN ?1 AND ?2",
-	    &upd)) != 0)
+	    " env_last = ?2 WHERE seq = ?3", &upd)) != 0)
 		goto out;
-	for (i = 0; i < ng_len; i++) {
-		sqlite3_bind_int64(upd, 1, g[i].first);
-		sqlite3_bind_int64(upd, 2, g[i].last);
-		sqlite3_bind_text(upd, 3, g[i].room, -1, SQLITE_STATIC);
+	for (i = 0; i < n_ent; i++) {
+		sqlite3_bind_int64(upd, 1, g[ent[i].group].first);
+		sqlite3_bind_int64(upd, 2, g[ent[i].group].last);
+		sqlite3_bind_int64(upd, 3, ent[i].seq);
 		if (sqlite3_step(upd) != SQLITE_DONE) {
 			rc = store_sqlite_err(db);
 			goto out;
@@ -1295,6 +1310,7 @@ out:
 	free(gcount);
 	free(gbytes);
 	free(gver);
+	free(ent);
 	return rc;
 }
 
@@ -1440,13 +1456,90 @@ sync_build_envelope(sqlite3 *db, const struct sync_range *r,
 	return rc;
 }
 
+/* One result of a push answer, as sync_push_results reads it. */
+struct push_result {
+	const char *origin, *why;	/* borrowed from the answer */
+	int64_t first, last, hub_seq;
+	int kind;			/* PR_ACK, PR_REFUSED, PR_LATER */
+	int64_t entries;		/* entries it decided, counted here */
+};
+#define PR_ACK		1	/* applied or duplicate: acked at hub_seq */
+#define PR_REFUSED	2	/* final: refused, with why */
+#define PR_LATER	3	/* refused for now: stays pending */
+
+/* The pending entries sent as some envelope of res, each with the index
+ * of its result (listed first: the updates below move entries out of the
+ * status index this walks). */
+static int
+push_results_entries(sqlite3 *db, const struct push_result *res, size_t nres,
+    int64_t **seqs, size_t **which, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t *sv = NULL, *nsv;
+	size_t *wv = NULL, *nwv, len = 0, cap = 0, k;
+	int rc;
+
+	*seqs = NULL;
+	*which = NULL;
+	*n = 0;
+	if ((rc = store_prepare(db, "SELECT seq, origin, env_first, env_last"
+	    " FROM local_outbox WHERE status = 'pending' AND env_first IS NOT"
+	    " NULL ORDER BY seq", &st)) != 0)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *o = (const char *)sqlite3_column_text(st, 1);
+		int64_t f = sqlite3_column_int64(st, 2);
+		int64_t l = sqlite3_column_int64(st, 3);
+
+		for (k = 0; k < nres; k++)
+			if (res[k].kind != PR_LATER && res[k].first == f &&
+			    res[k].last == l && o != NULL &&
+			    strcmp(res[k].origin, o) == 0)
+				break;
+		if (k == nres)
+			continue;
+		if (len == cap) {
+			cap = cap ? cap * 2 : 256;
+			if ((nsv = realloc(sv, cap * sizeof(*sv))) == NULL) {
+				rc = RK_ENOMEM;
+				goto out;
+			}
+			sv = nsv;
+			if ((nwv = realloc(wv, cap * sizeof(*wv))) == NULL) {
+				rc = RK_ENOMEM;
+				goto out;
+			}
+			wv = nwv;
+		}
+		sv[len] = sqlite3_column_int64(st, 0);
+		wv[len++] = k;
+	}
+	if (rc != SQLITE_DONE) {
+		rc = store_sqlite_err(db);
+		goto out;
+	}
+	rc = 0;
+	*seqs = sv;
+	*which = wv;
+	*n = len;
+	sv = NULL;
+	wv = NULL;
+out:
+	free(sv);
+	free(wv);
+	store_finalize(st);
+	return rc;
+}
+
 int
 sync_push_results(sqlite3 *db, json_t *answer, int64_t *refused,
     int64_t *deferred, char *reason, size_t reasonlen, struct rk_why *why)
 {
-	sqlite3_stmt *ack = NULL, *ref = NULL;
+	sqlite3_stmt *ack = NULL, *ref = NULL, *st;
 	json_t *results = json_object_get(answer, "results"), *r;
-	size_t i;
+	struct push_result *res = NULL, *p;
+	int64_t *seqs = NULL;
+	size_t *which = NULL, nres, n = 0, i;
 	int rc;
 
 	*refused = *deferred = 0;
@@ -1455,85 +1548,98 @@ sync_push_results(sqlite3 *db, json_t *answer, int64_t *refused,
 	if (!json_is_array(results))
 		return rk_whyf(why, RK_EPROTO, "the hub's push answer has no "
 		    "results");
-	if ((rc = db_exec(db, "BEGIN IMMEDIATE")) != 0)
-		return rk_whyf(why, rc, "cannot record the hub's answer");
-	/* seq BETWEEN: the range's own rows, not every pending one. */
-	if ((rc = store_prepare(db, "UPDATE local_outbox SET status = 'acked',"
-	    " acked_hub_seq = ?1 WHERE seq BETWEEN ?3 AND ?4 AND origin = ?2"
-	    " AND env_first = ?3 AND env_last = ?4 AND status = 'pending'",
-	    &ack)) != 0 ||
-	    (rc = store_prepare(db, "UPDATE local_outbox SET status = 'refused',"
-	    " refused_reason = ?1 WHERE seq BETWEEN ?3 AND ?4 AND origin = ?2"
-	    " AND env_first = ?3 AND env_last = ?4 AND status = 'pending'",
-	    &ref)) != 0)
-		goto out;
+	/* Every result is read and checked before anything is written. */
+	nres = json_array_size(results);
+	if (nres > 0 && (res = calloc(nres, sizeof(*res))) == NULL)
+		return rk_whyf(why, RK_ENOMEM, "out of memory");
 	json_array_foreach(results, i, r) {
-		const char *origin = json_string_value(json_object_get(r,
-		    "origin"));
 		const char *status = json_string_value(json_object_get(r,
 		    "status"));
-		const char *why_text = json_string_value(json_object_get(r,
-		    "reason"));
 		json_t *jf = json_object_get(r, "seq_first");
 		json_t *jl = json_object_get(r, "seq_last");
-		sqlite3_stmt *st;
 
-		if (origin == NULL || status == NULL || !json_is_integer(jf) ||
-		    !json_is_integer(jl)) {
+		p = &res[i];
+		p->origin = json_string_value(json_object_get(r, "origin"));
+		p->why = json_string_value(json_object_get(r, "reason"));
+		if (p->origin == NULL || status == NULL ||
+		    !json_is_integer(jf) || !json_is_integer(jl)) {
 			rc = rk_whyf(why, RK_EPROTO, "the hub's push answer "
 			    "is malformed");
 			goto out;
 		}
+		p->first = json_integer_value(jf);
+		p->last = json_integer_value(jl);
+		if (p->why == NULL || p->why[0] == '\0')
+			p->why = "no reason given";
 		if (strcmp(status, "applied") == 0 ||
 		    strcmp(status, "duplicate") == 0) {
-			st = ack;
-			sqlite3_bind_int64(st, 1, json_integer_value(
-			    json_object_get(r, "hub_seq")));
-		} else if (strcmp(status, "refused") == 0 &&
-		    json_is_true(json_object_get(r, "retry"))) {
-			/* Not final: the entries stay pending and go again. */
-			if (why_text == NULL || why_text[0] == '\0')
-				why_text = "no reason given";
-			if (*refused == 0 && *deferred == 0 && reason != NULL &&
-			    reasonlen > 0)
-				snprintf(reason, reasonlen, "%s", why_text);
-			*deferred += json_integer_value(jl) -
-			    json_integer_value(jf) + 1;
-			log_warnx("sync: the hub did not take changes %" PRId64
-			    "..%" PRId64 " yet: %s",
-			    (int64_t)json_integer_value(jf),
-			    (int64_t)json_integer_value(jl), why_text);
-			continue;
+			p->kind = PR_ACK;
+			p->hub_seq = json_integer_value(json_object_get(r,
+			    "hub_seq"));
 		} else if (strcmp(status, "refused") == 0) {
-			st = ref;
-			if (why_text == NULL || why_text[0] == '\0')
-				why_text = "no reason given";
-			sqlite3_bind_text(st, 1, why_text, -1, SQLITE_STATIC);
+			/* retry: not final, the entries go again. */
+			p->kind = json_is_true(json_object_get(r, "retry")) ?
+			    PR_LATER : PR_REFUSED;
 		} else {
 			rc = rk_whyf(why, RK_EPROTO, "the hub answered status "
 			    "'%s' for a push", status);
 			goto out;
 		}
-		sqlite3_bind_text(st, 2, origin, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, json_integer_value(jf));
-		sqlite3_bind_int64(st, 4, json_integer_value(jl));
+	}
+	if ((rc = db_exec(db, "BEGIN IMMEDIATE")) != 0) {
+		rc = rk_whyf(why, rc, "cannot record the hub's answer");
+		goto out;
+	}
+	/*
+	 * Entry by entry, by seq: an envelope's range spans other rooms'
+	 * entries too, so walking each range would visit every pending row
+	 * once per envelope.
+	 */
+	if ((rc = push_results_entries(db, res, nres, &seqs, &which, &n)) !=
+	    0 ||
+	    (rc = store_prepare(db, "UPDATE local_outbox SET status = 'acked',"
+	    " acked_hub_seq = ?1 WHERE seq = ?2", &ack)) != 0 ||
+	    (rc = store_prepare(db, "UPDATE local_outbox SET status = 'refused',"
+	    " refused_reason = ?1 WHERE seq = ?2", &ref)) != 0) {
+		rk_whyf(why, rc, "cannot record the hub's answer: %s",
+		    sqlite3_errmsg(db));
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		p = &res[which[i]];
+		st = p->kind == PR_ACK ? ack : ref;
+		if (p->kind == PR_ACK)
+			sqlite3_bind_int64(st, 1, p->hub_seq);
+		else
+			sqlite3_bind_text(st, 1, p->why, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, seqs[i]);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			rc = rk_whyf(why, store_sqlite_err(db), "cannot record "
 			    "the hub's answer: %s", sqlite3_errmsg(db));
 			goto out;
 		}
-		if (st == ref && sqlite3_changes(db) > 0) {
+		sqlite3_reset(st);
+		p->entries++;
+	}
+	/* In the answer's order: the first refusal's reason is the one
+	 * shown. */
+	for (i = 0; i < nres; i++) {
+		p = &res[i];
+		if (p->kind == PR_LATER) {
 			if (*refused == 0 && *deferred == 0 && reason != NULL &&
 			    reasonlen > 0)
-				snprintf(reason, reasonlen, "%s", why_text);
-			*refused += sqlite3_changes(db);
+				snprintf(reason, reasonlen, "%s", p->why);
+			*deferred += p->last - p->first + 1;
+			log_warnx("sync: the hub did not take changes %" PRId64
+			    "..%" PRId64 " yet: %s", p->first, p->last, p->why);
+		} else if (p->kind == PR_REFUSED && p->entries > 0) {
+			if (*refused == 0 && *deferred == 0 && reason != NULL &&
+			    reasonlen > 0)
+				snprintf(reason, reasonlen, "%s", p->why);
+			*refused += p->entries;
 			log_warnx("sync: the hub refused changes %" PRId64
-			    "..%" PRId64 ": %s",
-			    (int64_t)json_integer_value(jf),
-			    (int64_t)json_integer_value(jl), why_text);
+			    "..%" PRId64 ": %s", p->first, p->last, p->why);
 		}
-		sqlite3_reset(st);
-		sqlite3_clear_bindings(st);
 	}
 	rc = db_exec(db, "COMMIT");
 	if (rc != 0)
@@ -1543,6 +1649,9 @@ out:
 		db_rollback(db);
 	store_finalize(ack);
 	store_finalize(ref);
+	free(seqs);
+	free(which);
+	free(res);
 	return rc;
 }
 

@@ -666,6 +666,67 @@ test_push_results(void **state)
 	    " WHERE seq = 3"), "pending");
 }
 
+/* A nurse's rounds interleave rooms: r1's envelope 1..4 spans r2's entry
+ * 2, and each answer decides its own envelope's entries only; one
+ * malformed result in an answer leaves every entry as it was. */
+static void
+test_push_results_interleaved(void **state)
+{
+	struct fx *f = *state;
+	struct rk_why why = { "" };
+	json_t *a;
+	int64_t refused, deferred;
+	char reason[64];
+
+	start_in_step(f);
+	dev_write(f, "r1", "INSERT INTO posts VALUES ('r1', 'a', 'ns', 2, 'a',"
+	    " NULL, 2)");
+	dev_write(f, "r2", "INSERT INTO posts VALUES ('r2', 'b', 'ns', 2, 'b',"
+	    " NULL, 2)");
+	dev_write(f, "r1", "INSERT INTO posts VALUES ('r1', 'c', 'ns', 2, 'c',"
+	    " NULL, 2)");
+	dev_write(f, "r1", "INSERT INTO posts VALUES ('r1', 'd', 'ns', 2, 'd',"
+	    " NULL, 2)");
+	assign(f, SYNC_ENV_MAX_ENTRIES, SYNC_ENV_MAX_RAW);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"
+	    " WHERE env_first = 1 AND env_last = 4 AND room_id = 'r1'"), 3);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"
+	    " WHERE env_first = 2 AND env_last = 2 AND room_id = 'r2'"), 1);
+
+	/* r2's envelope acked, then a malformed second result: rolled
+	 * back whole. */
+	a = json_pack("{s:[{s:s, s:i, s:i, s:s, s:i}, {s:s, s:i}]}",
+	    "results", "origin", ORIGIN, "seq_first", 2, "seq_last", 2,
+	    "status", "applied", "hub_seq", 9, "origin", ORIGIN,
+	    "seq_first", 1);
+	assert_non_null(a);
+	assert_int_equal(sync_push_results(db_of(f), a, &refused, &deferred,
+	    reason, sizeof(reason), &why), RK_EPROTO);
+	json_decref(a);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"
+	    " WHERE status = 'pending'"), 4);
+
+	/* r1's envelope refused: its three entries, not r2's in between. */
+	a = json_pack("{s:[{s:s, s:i, s:i, s:s, s:s}, {s:s, s:i, s:i, s:s,"
+	    " s:i}]}", "results", "origin", ORIGIN, "seq_first", 1,
+	    "seq_last", 4, "status", "refused", "reason", "room r1 is archived",
+	    "origin", ORIGIN, "seq_first", 2, "seq_last", 2, "status",
+	    "applied", "hub_seq", 9);
+	assert_non_null(a);
+	assert_int_equal(sync_push_results(db_of(f), a, &refused, &deferred,
+	    reason, sizeof(reason), &why), 0);
+	json_decref(a);
+	assert_int_equal(refused, 3);
+	assert_int_equal(deferred, 0);
+	assert_string_equal(reason, "room r1 is archived");
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"
+	    " WHERE status = 'refused' AND room_id = 'r1' AND refused_reason ="
+	    " 'room r1 is archived'"), 3);
+	assert_string_equal(qtext(db_of(f), "SELECT status || ':' ||"
+	    " acked_hub_seq FROM local_outbox WHERE seq = 2"), "acked:9");
+	assert_int_equal(sqlite3_get_autocommit(db_of(f)), 1);
+}
+
 /* --- pull: undo, apply, re-apply ------------------------------------------- */
 
 #define DEV_POST \
@@ -1979,6 +2040,7 @@ main(void)
 		T(test_envelope_merges_range),
 		T(test_envelope_interleaved_rooms),
 		T(test_push_results),
+		T(test_push_results_interleaved),
 		T(test_pull_keeps_pending_on_top),
 		T(test_undo_is_exact),
 		T(test_refused_leave_replica_stay_in_outbox),
