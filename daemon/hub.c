@@ -2322,6 +2322,14 @@ hub_seen(void *arg, const char *device, const char *nonce, int64_t time_ms)
 }
 
 int
+hub_sign_answer(struct hub *h, const char *device, const char *nonce,
+    unsigned status, const uint8_t *body, size_t len, char sig_hex[129])
+{
+	return reqsig_answer_sign(h->k->sign_sk, device, nonce, status, body,
+	    len, sig_hex);
+}
+
+int
 hub_auth(struct hub *h, const struct reqsig_headers *hd, const char *method,
     const char *path, const uint8_t *body, size_t len, char device_out[65],
     struct rk_why *why)

@@ -60,6 +60,15 @@ int hub_open(struct store *s, const struct keys *k,
 void hub_close(struct hub *h);
 
 /*
+ * The hub's signature (wire.h, ANSWER SIGNATURE) on a 2xx answer of
+ * status and body to the request device signed with nonce, as 128 hex
+ * digits into sig_hex.
+ */
+int hub_sign_answer(struct hub *h, const char *device, const char *nonce,
+    unsigned status, const uint8_t *body, size_t len, char sig_hex[129])
+    RK_MUST_CHECK;
+
+/*
  * Checks a signed request (wire.h, REQUEST SIGNATURE) for method and path
  * (the raw request target, with its query) over body.  On success writes
  * the device id to device_out.  RK_EAUTH (401): unknown device, malformed

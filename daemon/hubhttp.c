@@ -68,9 +68,10 @@ struct hh_req {
 
 /* ---- answers ------------------------------------------------------------ */
 
+/* sig: the answer signature header's value, or NULL for none. */
 static enum MHD_Result
-hh_send(struct MHD_Connection *conn, unsigned status, const char *type,
-    void *data, size_t len)
+hh_send_sig(struct MHD_Connection *conn, unsigned status, const char *type,
+    void *data, size_t len, const char *sig)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -83,10 +84,20 @@ hh_send(struct MHD_Connection *conn, unsigned status, const char *type,
 	}
 	MHD_add_response_header(r, "Content-Type", type);
 	MHD_add_response_header(r, "Cache-Control", "no-store");
+	if (sig != NULL)
+		MHD_add_response_header(r, "Renkei-Answer-Signature", sig);
 	ret = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return ret;
 }
+
+static enum MHD_Result
+hh_send(struct MHD_Connection *conn, unsigned status, const char *type,
+    void *data, size_t len)
+{
+	return hh_send_sig(conn, status, type, data, len, NULL);
+}
+
 
 /* The JSON text of an error (malloc'd), never NULL unless out of memory. */
 static char *
@@ -133,6 +144,24 @@ hh_send_json(struct MHD_Connection *conn, unsigned status, json_t *o)
 	if (s == NULL)
 		return MHD_NO;
 	return hh_send(conn, status, "application/json", s, strlen(s));
+}
+
+/* A 200 answer to device's signed request with nonce, signed by the hub
+ * (wire.h, ANSWER SIGNATURE).  data is malloc'd, as for hh_send. */
+static enum MHD_Result
+hh_send_answer(struct hubhttp *hh, struct MHD_Connection *conn,
+    const char *device, const char *nonce, const char *type, void *data,
+    size_t len)
+{
+	char sig[129];
+
+	if (hub_sign_answer(hh->hub, device, nonce, 200, data, len, sig) !=
+	    0) {
+		free(data);
+		return hh_send_error_status(conn, 500, RK_ECRYPTO,
+		    "cannot sign the answer", 0);
+	}
+	return hh_send_sig(conn, 200, type, data, len, sig);
 }
 
 /* ---- delayed answers (refused enrolments) ------------------------------- */
@@ -348,7 +377,6 @@ hh_signed(struct hubhttp *hh, struct MHD_Connection *conn, const char *url,
 	struct buf b = BUF_INIT;
 	char device[65];
 	json_t *in = NULL, *out = NULL;
-	enum MHD_Result ret;
 	uint8_t *p;
 	size_t len;
 	int rc;
@@ -426,14 +454,19 @@ hh_signed(struct hubhttp *hh, struct MHD_Connection *conn, const char *url,
 		return hh_send_error(conn, rc, &why);
 	}
 	if (out != NULL) {
-		ret = hh_send_json(conn, 200, out);
+		char *js = json_dumps(out, JSON_COMPACT);
+
 		json_decref(out);
-		return ret;
+		if (js == NULL)
+			return MHD_NO;
+		return hh_send_answer(hh, conn, device, hd.nonce,
+		    "application/json", js, strlen(js));
 	}
 	p = buf_detach(&b, &len);
 	if (p == NULL && (p = malloc(1)) == NULL)
 		return MHD_NO;
-	return hh_send(conn, 200, "application/octet-stream", p, len);
+	return hh_send_answer(hh, conn, device, hd.nonce,
+	    "application/octet-stream", p, len);
 }
 
 /* The body cap of a route; 0 for a call without a body. */

@@ -33,6 +33,20 @@
  *   to its store, which refuses one seen from that device.  The store must
  *   keep a nonce until its time is WIRE_SKEW_MS in the past; after that
  *   the clock check refuses the request anyway.
+ *
+ * renkei answer signature v1
+ *
+ *   Renkei-Answer-Signature: 128 lowercase hex digits: Ed25519 by the hub
+ *   over
+ *
+ *       "renkei-answer-v1\n" DEVICE "\n" NONCE "\n" STATUS "\n"
+ *       hex(BLAKE2b-256(body))
+ *
+ *   on every 2xx answer to a signed request: DEVICE and NONCE are the
+ *   request's, STATUS the HTTP status in decimal.  It binds the answer to
+ *   the one request it answers, so that an answer recorded earlier (an
+ *   empty pull that would hide new changes, a push answer acking entries
+ *   the hub never received) cannot be played back to the device.
  */
 #include "daemon/reqsig.h"
 
@@ -265,6 +279,77 @@ reqsig_verify(const struct reqsig_headers *h, const uint8_t sign_pk[32],
 		rk_whyf(why, rc, "cannot check the request nonce: %s",
 		    rk_strerror(rc));
 out:
+	buf_release(&m);
+	return rc;
+}
+
+/* The answer's signed message (see the top of this file) into m. */
+static int
+rs_answer_message(struct buf *m, const char *device, const char *nonce,
+    unsigned status, const uint8_t *body, size_t len)
+{
+	uint8_t hash[RS_HASH_BYTES];
+	char hex[2 * RS_HASH_BYTES + 1];
+
+	crypto_generichash(hash, sizeof(hash), len > 0 ? body : NULL, len,
+	    NULL, 0);
+	sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+	return buf_appendf(m, "%s%s\n%s\n%u\n%s", WIRE_SIG_ANSWER, device,
+	    nonce, status, hex);
+}
+
+static int
+rs_answer_args_ok(const char *device, const char *nonce,
+    const uint8_t *body, size_t len)
+{
+	return rs_printable(device, RS_ID_MAX + 1, RS_ID_MAX) &&
+	    nonce != NULL && rs_lowerhex(nonce, 2 * RS_NONCE_BYTES) &&
+	    (body != NULL || len == 0);
+}
+
+int
+reqsig_answer_sign(const uint8_t hub_sk[64], const char *device,
+    const char *nonce, unsigned status, const uint8_t *body, size_t len,
+    char sig_hex[129])
+{
+	struct buf m = BUF_INIT;
+	uint8_t sig[RS_SIG_BYTES];
+	int rc;
+
+	if (sodium_init() < 0)
+		return RK_ECRYPTO;
+	if (!rs_answer_args_ok(device, nonce, body, len))
+		return RK_EINVAL;
+	if ((rc = rs_answer_message(&m, device, nonce, status, body, len)) ==
+	    0) {
+		crypto_sign_detached(sig, NULL, m.data, m.len, hub_sk);
+		sodium_bin2hex(sig_hex, 2 * RS_SIG_BYTES + 1, sig,
+		    sizeof(sig));
+	}
+	buf_release(&m);
+	return rc;
+}
+
+int
+reqsig_answer_verify(const uint8_t hub_pk[32], const char *device,
+    const char *nonce, unsigned status, const uint8_t *body, size_t len,
+    const char *sig_hex)
+{
+	struct buf m = BUF_INIT;
+	uint8_t sig[RS_SIG_BYTES];
+	int rc;
+
+	if (sodium_init() < 0)
+		return RK_ECRYPTO;
+	if (!rs_answer_args_ok(device, nonce, body, len) || sig_hex == NULL ||
+	    strnlen(sig_hex, 2 * RS_SIG_BYTES + 1) != 2 * RS_SIG_BYTES ||
+	    !rs_lowerhex(sig_hex, 2 * RS_SIG_BYTES) ||
+	    sodium_hex2bin(sig, sizeof(sig), sig_hex, 2 * RS_SIG_BYTES, NULL,
+	    NULL, NULL) != 0)
+		return RK_EAUTH;
+	if ((rc = rs_answer_message(&m, device, nonce, status, body, len)) ==
+	    0 && crypto_sign_verify_detached(sig, m.data, m.len, hub_pk) != 0)
+		rc = RK_EAUTH;
 	buf_release(&m);
 	return rc;
 }

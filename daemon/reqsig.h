@@ -35,4 +35,20 @@ int reqsig_verify(const struct reqsig_headers *h, const uint8_t sign_pk[32],
         int64_t time_ms),
     void *arg, struct rk_why *why) RK_MUST_CHECK;
 
+/*
+ * The hub's signature on a 2xx answer (wire.h, ANSWER SIGNATURE): over
+ * the requesting device, the request's nonce, the status and the body's
+ * hash.  sig_hex gets 128 lowercase hex digits and a NUL.  RK_EINVAL for
+ * a device or nonce that is not one.
+ */
+int reqsig_answer_sign(const uint8_t hub_sk[64], const char *device,
+    const char *nonce, unsigned status, const uint8_t *body, size_t len,
+    char sig_hex[129]) RK_MUST_CHECK;
+
+/* 0 if sig_hex is the hub's signature on exactly this answer to this
+ * request; RK_EAUTH otherwise (missing, malformed or not matching). */
+int reqsig_answer_verify(const uint8_t hub_pk[32], const char *device,
+    const char *nonce, unsigned status, const uint8_t *body, size_t len,
+    const char *sig_hex) RK_MUST_CHECK;
+
 #endif

@@ -1781,6 +1781,34 @@ http_progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow,
 	return stop;	/* non-zero aborts with CURLE_ABORTED_BY_CALLBACK */
 }
 
+/*
+ * A 2xx answer to a signed request must carry the hub's signature over
+ * this request's nonce, its status and its body (wire.h, ANSWER
+ * SIGNATURE): an answer recorded earlier and played back -- an empty pull
+ * hiding new changes, a push answer acking entries the hub never took --
+ * is refused here, before anything reads it.
+ */
+static int
+http_answer_check(struct sync *sy, CURL *c, const struct hubcfg *h,
+    const char *nonce, const struct http_resp *r, struct rk_why *why)
+{
+	struct curl_header *hd = NULL;
+	const char *sig = NULL;
+
+	if (curl_easy_header(c, "Renkei-Answer-Signature", 0, CURLH_HEADER,
+	    -1, &hd) == CURLHE_OK && hd != NULL)
+		sig = hd->value;
+	if (sig == NULL)
+		return rk_whyf(why, RK_EAUTH, "the hub's answer is not signed "
+		    "(is this a renkei hub, or an old one?)");
+	if (reqsig_answer_verify(h->pk, sy->device_id, nonce,
+	    (unsigned)r->status, r->body.data, r->body.len, sig) != 0)
+		return rk_whyf(why, RK_EAUTH, "the hub's answer is not signed "
+		    "for this request (played back, or not from the hub the "
+		    "device enrolled with)");
+	return 0;
+}
+
 /* A failed transfer in words for a person. */
 static int
 http_curl_error(CURLcode cc, const char *errbuf, const struct xfer *x,
@@ -1954,6 +1982,10 @@ http_call(struct sync *sy, CURL *c, const struct hubcfg *h, int sign,
 		goto out;
 	}
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	/* Read before a fault's second send replaces the headers. */
+	if (sign && r->status >= 200 && r->status < 300 &&
+	    (rc = http_answer_check(sy, c, h, rs.nonce, r, why)) != 0)
+		goto out;
 	rc = 0;
 	if (fv == FAULT_SEND_TWICE) {
 		struct buf again = BUF_INIT;

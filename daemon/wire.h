@@ -52,6 +52,18 @@
  *   device within the window; (403) a revoked device or a suspended staff
  *   member, saying which.
  *
+ * ANSWER SIGNATURE (a header on every 2xx answer to a signed request):
+ *
+ *   Renkei-Answer-Signature: <128 lowercase hex chars: Ed25519 by the hub
+ *       over "renkei-answer-v1\n" DEVICE "\n" NONCE "\n" STATUS "\n"
+ *       hex(BLAKE2b-256(body))>, DEVICE and NONCE as the request sent them
+ *
+ *   The device refuses a 2xx answer without it or whose signature does
+ *   not verify against the hub key it enrolled with: an answer is bound
+ *   to the one request it answers and cannot be played back.  Error
+ *   answers carry no data and are not signed (forging one can only stop a
+ *   sync, as dropping the connection can).
+ *
  * CALLS
  *
  *   POST /v1/enroll  (unsigned) JSON {"code", "device_id", "sign_pk",
@@ -119,6 +131,7 @@
 #define WIRE_SIG_PULL "renkei-pull-v1"		/* NUL included */
 #define WIRE_SIG_REQUEST "renkei-request-v1\n"
 #define WIRE_SIG_ENROLL "renkei-enroll-v1\n"
+#define WIRE_SIG_ANSWER "renkei-answer-v1\n"
 
 #define WIRE_MAX_RAW (16u * 1024 * 1024)	/* one changeset, uncompressed */
 #define WIRE_MAX_BODY (32u * 1024 * 1024)	/* one push request */

@@ -456,6 +456,80 @@ test_sign_refuses(void **state RK_UNUSED)
 	    &tc.clock, &h), RK_EINVAL);
 }
 
+/* ---- answer signatures ------------------------------------------------ */
+
+#define NONCE_A "00112233445566778899aabbccddeeff"
+#define NONCE_B "00112233445566778899aabbccddeef0"
+
+/* A hub's answer verifies for the request it answers and for nothing
+ * else: another nonce (a played-back answer), another device, another
+ * status, one byte more or changed in the body, another key, a garbled
+ * or missing signature.  It is over the message of reqsig.c's comment. */
+static void
+test_answer_signature(void **state RK_UNUSED)
+{
+	const uint8_t *body = (const uint8_t *)BODY;
+	size_t n = strlen(BODY);
+	char sig[129], bad[129], msg[512], hex[65];
+	uint8_t hash[32], raw[64], changed[64];
+	int len;
+
+	assert_int_equal(reqsig_answer_sign(sk, DEVICE, NONCE_A, 200, body, n,
+	    sig), 0);
+	assert_int_equal(strlen(sig), 128);
+	assert_int_equal(reqsig_answer_verify(pk, DEVICE, NONCE_A, 200, body,
+	    n, sig), 0);
+	assert_int_equal(reqsig_answer_verify(pk, DEVICE, NONCE_B, 200, body,
+	    n, sig), RK_EAUTH);
+	assert_int_equal(reqsig_answer_verify(pk, "another-device", NONCE_A,
+	    200, body, n, sig), RK_EAUTH);
+	assert_int_equal(reqsig_answer_verify(pk, DEVICE, NONCE_A, 201, body,
+	    n, sig), RK_EAUTH);
+	assert_int_equal(reqsig_answer_verify(pk, DEVICE, NONCE_A, 200, body,
+	    n - 1, sig), RK_EAUTH);
+	memcpy(changed, body, n < sizeof(changed) ? n : sizeof(changed));
+	changed[0] ^= 1;
+	assert_int_equal(reqsig_answer_verify(pk, DEVICE, NONCE_A, 200,
+	    changed, n < sizeof(changed) ? n : sizeof(changed), sig),
+	    RK_EAUTH);
+	assert_int_equal(reqsig_answer_verify(oth_pk, DEVICE, NONCE_A, 200,
+	    body, n, sig), RK_EAUTH);
+	assert_int_equal(reqsig_answer_verify(pk, DEVICE, NONCE_A, 200, body,
+	    n, NULL), RK_EAUTH);
+	assert_int_equal(reqsig_answer_verify(pk, DEVICE, NONCE_A, 200, body,
+	    n, ""), RK_EAUTH);
+	memcpy(bad, sig, sizeof(bad));
+	bad[5] = bad[5] == '0' ? '1' : '0';
+	assert_int_equal(reqsig_answer_verify(pk, DEVICE, NONCE_A, 200, body,
+	    n, bad), RK_EAUTH);
+	memcpy(bad, sig, sizeof(bad));
+	bad[0] = 'G';
+	assert_int_equal(reqsig_answer_verify(pk, DEVICE, NONCE_A, 200, body,
+	    n, bad), RK_EAUTH);
+	/* An empty body signs and verifies too. */
+	assert_int_equal(reqsig_answer_sign(sk, DEVICE, NONCE_A, 200, NULL, 0,
+	    sig), 0);
+	assert_int_equal(reqsig_answer_verify(pk, DEVICE, NONCE_A, 200, NULL,
+	    0, sig), 0);
+	/* Not a nonce, not a device: nothing signed. */
+	assert_int_equal(reqsig_answer_sign(sk, DEVICE, "xyz", 200, body, n,
+	    sig), RK_EINVAL);
+	assert_int_equal(reqsig_answer_sign(sk, "dev\nice", NONCE_A, 200,
+	    body, n, sig), RK_EINVAL);
+
+	/* The message, rebuilt by hand. */
+	assert_int_equal(reqsig_answer_sign(sk, DEVICE, NONCE_A, 200, body, n,
+	    sig), 0);
+	crypto_generichash(hash, 32, body, n, NULL, 0);
+	sodium_bin2hex(hex, sizeof(hex), hash, 32);
+	len = snprintf(msg, sizeof(msg), "renkei-answer-v1\n%s\n%s\n200\n%s",
+	    DEVICE, NONCE_A, hex);
+	assert_int_equal(sodium_hex2bin(raw, 64, sig, 128, NULL, NULL, NULL),
+	    0);
+	assert_int_equal(crypto_sign_verify_detached(raw, (uint8_t *)msg,
+	    (size_t)len, pk), 0);
+}
+
 int
 main(void)
 {
@@ -469,6 +543,7 @@ main(void)
 		cmocka_unit_test(test_clock_skew),
 		cmocka_unit_test(test_replay),
 		cmocka_unit_test(test_sign_refuses),
+		cmocka_unit_test(test_answer_signature),
 	};
 
 	return cmocka_run_group_tests(tests, setup, NULL);

@@ -1479,7 +1479,14 @@ struct fakehub {
 	int pushes, bad_sigs, hashes_ok, hashes_bad;
 	int gone_once;		/* answer the next pull 410 */
 	int snapshots;		/* snapshot answers given */
+	int answer_mode;	/* FH_ANSWER_*: how 2xx answers are signed */
 };
+
+#define FH_ANSWER_SIGNED	0	/* as a hub does */
+#define FH_ANSWER_UNSIGNED	1	/* no Renkei-Answer-Signature */
+#define FH_ANSWER_OTHER_NONCE	2	/* signed for another request */
+
+static struct fakehub *fh_cur;	/* the one running: fh_send signs for it */
 
 struct fh_req {
 	char uri[512];
@@ -1521,9 +1528,25 @@ fh_send(struct MHD_Connection *c, unsigned status, const char *type,
 {
 	struct MHD_Response *r = MHD_create_response_from_buffer(n,
 	    (void *)p, MHD_RESPMEM_MUST_COPY);
+	const char *dev = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    "Renkei-Device");
+	const char *nonce = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+	    "Renkei-Nonce");
 	enum MHD_Result ret;
+	char sig[129];
 
 	MHD_add_response_header(r, "Content-Type", type);
+	/* A 2xx answer to a signed request: the answer signature, as the
+	 * test asks for it. */
+	if (status / 100 == 2 && dev != NULL && nonce != NULL &&
+	    fh_cur != NULL && fh_cur->answer_mode != FH_ANSWER_UNSIGNED) {
+		if (fh_cur->answer_mode == FH_ANSWER_OTHER_NONCE)
+			nonce = "0123456789abcdef0123456789abcdef";
+		if (reqsig_answer_sign(fh_cur->sk, dev, nonce, status, p, n,
+		    sig) == 0)
+			MHD_add_response_header(r, "Renkei-Answer-Signature",
+			    sig);
+	}
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -1813,6 +1836,7 @@ fh_start(struct fakehub *h)
 
 	memset(h, 0, sizeof(*h));
 	crypto_sign_keypair(h->pk, h->sk);
+	fh_cur = h;
 	h->db = schema_db();
 	cs = capture(h->db, "INSERT INTO agencies VALUES ('ag', 'Clinic',"
 	    " 'clinic', 1); INSERT INTO staff (id, agency_id, name,"
@@ -1844,6 +1868,7 @@ fh_stop(struct fakehub *h)
 	h->nlog = 0;
 	sqlite3_close(h->db);
 	h->db = NULL;
+	fh_cur = NULL;
 }
 
 /* Waits until attempt ticket has finished; the progress object (decref). */
@@ -1881,7 +1906,7 @@ test_end_to_end_with_fake_hub(void **state)
 	struct rk_why why = { "" };
 	json_t *out = NULL, *p;
 	char url[64], dh[65], hh[65];
-	uint64_t ticket;
+	uint64_t ticket, cur0;
 	int64_t t0;
 	int rc;
 
@@ -2007,6 +2032,51 @@ test_end_to_end_with_fake_hub(void **state)
 	assert_same_room(db_of(f), h.db, "");
 	assert_string_equal(qtext(db_of(f), "SELECT value FROM local_meta"
 	    " WHERE key = 'sync_full_snapshot'"), "(none)");
+	store_unlock(f->s);
+
+	/*
+	 * Answers not signed for their request -- played back from another
+	 * one -- and unsigned answers are refused before anything reads
+	 * them: the new post stays pending, the cursor stays.  Signed again,
+	 * the same sync goes through.
+	 */
+	cur0 = (uint64_t)h.nlog;	/* the cursor, in step */
+	store_lock(f->s);
+	dev_write(f, "r1", "INSERT INTO posts VALUES ('r1', 'pe', 'ns', 3,"
+	    " 'later', NULL, 3)");
+	store_unlock(f->s);
+	for (rc = FH_ANSWER_UNSIGNED; rc <= FH_ANSWER_OTHER_NONCE; rc++) {
+
+		h.answer_mode = rc;
+		ticket = sync_request(sy);
+		p = wait_for(sy, ticket);
+		assert_true(json_is_false(json_object_get(p, "ok")));
+		assert_string_equal(json_string_value(json_object_get(p,
+		    "last_error")), rc == FH_ANSWER_UNSIGNED ? "the hub's "
+		    "answer is not signed (is this a renkei hub, or an old "
+		    "one?)" : "the hub's answer is not signed for this "
+		    "request (played back, or not from the hub the device "
+		    "enrolled with)");
+		assert_int_equal(json_integer_value(json_object_get(p,
+		    "pending")), 1);
+		assert_int_equal(json_integer_value(json_object_get(p,
+		    "cursor")), (json_int_t)cur0);
+		json_decref(p);
+	}
+	h.answer_mode = FH_ANSWER_SIGNED;
+	ticket = sync_request(sy);
+	p = wait_for(sy, ticket);
+	if (!json_is_true(json_object_get(p, "ok")))
+		fail_msg("sync signed again: %s", json_string_value(
+		    json_object_get(p, "last_error")));
+	assert_int_equal(json_integer_value(json_object_get(p, "pending")), 0);
+	assert_int_equal(json_integer_value(json_object_get(p, "cursor")),
+	    (json_int_t)h.nlog);
+	json_decref(p);
+	store_lock(f->s);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM posts WHERE"
+	    " id = 'pe'"), 1);
+	assert_same_room(db_of(f), h.db, "r1");
 	store_unlock(f->s);
 
 	/* The hub goes away: the error in words, kept in the replica. */
