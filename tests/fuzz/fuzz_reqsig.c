@@ -4,7 +4,8 @@
  * Renkei-Nonce, Renkei-Signature, the method and the path; the rest is
  * the body.  A header longer than its field fills it without a NUL, as a
  * careless caller might leave it.  Nothing can forge a signature here: this
- * exercises the header parsing in front of it.
+ * exercises the header parsing in front of it.  The same fields then go
+ * through reqsig_answer_verify as a hub's answer would.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -89,5 +90,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    seen, NULL, &why);
 	if (rc != RK_EAUTH)
 		abort();	/* nothing here is signed */
+	/* The same fields read as the hub's answer to that request (device,
+	 * nonce, Renkei-Answer-Signature, body): never valid either. */
+	if (reqsig_answer_verify(pk, h.device, h.nonce, 200, p,
+	    (size_t)(end - p), h.signature) != RK_EAUTH)
+		abort();
 	return 0;
 }
