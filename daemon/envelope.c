@@ -125,23 +125,20 @@ static uint8_t env_dict1[ENV_DICT1_CAP];
 static size_t env_dict1_len;
 
 /*
- * zstd contexts come from a small process-wide pool: a call takes one
- * (env_cctx_take, env_dctx_take), uses it for whole frames after a reset
- * of session and parameters (env_deflate, env_inflate), so no state
- * passes from one user to the next, and gives it back.  Keeping them
- * spares every envelope the allocation of a context's tables; sharing
- * them across threads means a thread that compresses for the first time
- * (a new sync engine, a hub worker) gets tables already in memory rather
- * than fresh pages, and a process keeps at most ENV_POOL_MAX of each
- * kind however many threads it runs.  Last given, first taken: the
- * warmest one.  A context beyond the pool's size is freed when given back.
+ * One zstd compression and one decompression context per thread, made on
+ * first use and freed when the thread ends.  Every use is one whole frame
+ * after a reset of session and parameters (env_deflate, env_inflate), so
+ * writers and decoders that take turns on one thread never see each
+ * other's state; keeping the contexts spares a hub request or a push the
+ * allocation and clearing of their tables for every envelope.
  */
-#define ENV_POOL_MAX 8
+struct env_zctx {
+	ZSTD_CCtx *c;
+	ZSTD_DCtx *d;
+};
 
-static pthread_mutex_t env_pool_mu = PTHREAD_MUTEX_INITIALIZER;
-static ZSTD_CCtx *env_cpool[ENV_POOL_MAX];
-static ZSTD_DCtx *env_dpool[ENV_POOL_MAX];
-static int env_ncpool, env_ndpool;
+static pthread_key_t env_zkey;
+static int env_zkey_ok;
 
 struct dictb {
 	uint8_t *p;
@@ -410,57 +407,53 @@ env_dict1_build(struct dictb *d)
 
 static int env_init(void);
 
-/* A compression context of the pool or a new one; NULL: out of memory. */
-static ZSTD_CCtx *
-env_cctx_take(void)
+static void
+env_zctx_free(void *arg)
 {
-	ZSTD_CCtx *c = NULL;
+	struct env_zctx *z = arg;
 
-	pthread_mutex_lock(&env_pool_mu);
-	if (env_ncpool > 0)
-		c = env_cpool[--env_ncpool];
-	pthread_mutex_unlock(&env_pool_mu);
-	return c != NULL ? c : ZSTD_createCCtx();
+	ZSTD_freeCCtx(z->c);
+	ZSTD_freeDCtx(z->d);
+	free(z);
 }
 
-static void
-env_cctx_give(ZSTD_CCtx *c)
+/* This thread's contexts (env_zctx), or NULL when out of memory. */
+static struct env_zctx *
+env_zctx(void)
 {
-	if (c == NULL)
-		return;
-	pthread_mutex_lock(&env_pool_mu);
-	if (env_ncpool < ENV_POOL_MAX) {
-		env_cpool[env_ncpool++] = c;
-		c = NULL;
+	struct env_zctx *z;
+
+	if (env_init() != 0 || !env_zkey_ok)
+		return NULL;
+	if ((z = pthread_getspecific(env_zkey)) == NULL) {
+		if ((z = calloc(1, sizeof(*z))) == NULL)
+			return NULL;
+		if (pthread_setspecific(env_zkey, z) != 0) {
+			free(z);
+			return NULL;
+		}
 	}
-	pthread_mutex_unlock(&env_pool_mu);
-	ZSTD_freeCCtx(c);
+	return z;
+}
+
+static ZSTD_CCtx *
+env_cctx(void)
+{
+	struct env_zctx *z = env_zctx();
+
+	if (z != NULL && z->c == NULL)
+		z->c = ZSTD_createCCtx();
+	return z != NULL ? z->c : NULL;
 }
 
 static ZSTD_DCtx *
-env_dctx_take(void)
+env_dctx(void)
 {
-	ZSTD_DCtx *d = NULL;
+	struct env_zctx *z = env_zctx();
 
-	pthread_mutex_lock(&env_pool_mu);
-	if (env_ndpool > 0)
-		d = env_dpool[--env_ndpool];
-	pthread_mutex_unlock(&env_pool_mu);
-	return d != NULL ? d : ZSTD_createDCtx();
-}
-
-static void
-env_dctx_give(ZSTD_DCtx *d)
-{
-	if (d == NULL)
-		return;
-	pthread_mutex_lock(&env_pool_mu);
-	if (env_ndpool < ENV_POOL_MAX) {
-		env_dpool[env_ndpool++] = d;
-		d = NULL;
-	}
-	pthread_mutex_unlock(&env_pool_mu);
-	ZSTD_freeDCtx(d);
+	if (z != NULL && z->d == NULL)
+		z->d = ZSTD_createDCtx();
+	return z != NULL ? z->d : NULL;
 }
 
 static void
@@ -469,6 +462,7 @@ env_init_once(void)
 	struct dictb d = { env_dict1, 0, sizeof(env_dict1), 0 };
 
 	env_sodium_ok = sodium_init() >= 0;
+	env_zkey_ok = pthread_key_create(&env_zkey, env_zctx_free) == 0;
 	env_dict1_build(&d);
 	/* A compile-time constant input: overflow is a bug caught by the
 	 * dictionary test, not a run-time condition. */
@@ -823,7 +817,7 @@ envelope_encode_dict(const struct envelope *e, uint32_t dict_id,
 		    "(origin, room, seq, hlc, size or dictionary)");
 		return RK_EINVAL;
 	}
-	if ((cctx = env_cctx_take()) == NULL) {
+	if ((cctx = env_cctx()) == NULL) {
 		rc = RK_ENOMEM;
 		goto out;
 	}
@@ -854,7 +848,6 @@ envelope_encode_dict(const struct envelope *e, uint32_t dict_id,
 	rc = buf_append(out, b.data + sizeof(WIRE_SIG_ENVELOPE),
 	    b.len - sizeof(WIRE_SIG_ENVELOPE));
 out:
-	env_cctx_give(cctx);
 	buf_release(&b);
 	return rc;
 }
@@ -897,11 +890,10 @@ envelope_decode_why(const uint8_t *p, size_t n, const uint8_t sign_pk[32],
 	if (h.dict_id != ENVELOPE_DICT_NONE && h.dict_id != ENVELOPE_DICT_V1)
 		return rk_whyf(why, RK_EPROTO, "unknown dictionary %u",
 		    h.dict_id);
-	if ((dctx = env_dctx_take()) == NULL)
+	if ((dctx = env_dctx()) == NULL)
 		return rk_whyf(why, RK_ENOMEM, "out of memory");
 	rc = env_inflate(dctx, h.dict_id, h.frame, h.z_len, h.raw_len, &raw,
 	    why);
-	env_dctx_give(dctx);
 	if (rc != 0)
 		return rc;
 	memset(e, 0, sizeof(*e));
@@ -974,7 +966,6 @@ struct pull_writer {
 	size_t count_off;	/* where the u32 count goes */
 	uint32_t count;
 	uint64_t raw_total;
-	ZSTD_CCtx *cctx;	/* from the pool on the first entry */
 };
 
 /* A JSON object without NULs or duplicate keys. */
@@ -1037,6 +1028,7 @@ pull_writer_add(struct pull_writer *w, uint64_t hub_seq, const char *room,
 {
 	size_t start = w->b.len, zoff;
 	int rlen = env_id_len(room, 0), rc;
+	ZSTD_CCtx *cctx;
 
 	if (rlen < 0 || hub_seq > ENV_I64_MAX || len > WIRE_MAX_RAW ||
 	    (changeset == NULL && len > 0) || w->count == UINT32_MAX ||
@@ -1051,11 +1043,11 @@ pull_writer_add(struct pull_writer *w, uint64_t hub_seq, const char *room,
 	    (rc = buf_le(&w->b, 0, 4)) != 0)	/* z_len, set below */
 		goto out;
 	zoff = w->b.len;
-	if (w->cctx == NULL && (w->cctx = env_cctx_take()) == NULL) {
+	if ((cctx = env_cctx()) == NULL) {
 		rc = RK_ENOMEM;
 		goto out;
 	}
-	if ((rc = env_deflate(w->cctx, ENVELOPE_DICT_NONE, changeset, len,
+	if ((rc = env_deflate(cctx, ENVELOPE_DICT_NONE, changeset, len,
 	    &w->b)) != 0)
 		goto out;
 	le_put(w->b.data + zoff - 4, w->b.len - zoff, 4);
@@ -1086,7 +1078,6 @@ pull_writer_free(struct pull_writer *w)
 {
 	if (w == NULL)
 		return;
-	env_cctx_give(w->cctx);
 	buf_release(&w->b);
 	free(w);
 }
@@ -1173,7 +1164,7 @@ pull_decode_why(const uint8_t *p, size_t n, const uint8_t hub_sign_pk[32],
 		    "entry", rd.n - rd.off);
 	if ((r.ctl_json = malloc(clen + 1)) == NULL ||
 	    (count > 0 && (r.entries = calloc(count, sizeof(*r.entries))) ==
-	    NULL) || (count > 0 && (dctx = env_dctx_take()) == NULL)) {
+	    NULL) || (count > 0 && (dctx = env_dctx()) == NULL)) {
 		rc = rk_whyf(why, RK_ENOMEM, "out of memory");
 		goto out;
 	}
@@ -1195,7 +1186,6 @@ pull_decode_why(const uint8_t *p, size_t n, const uint8_t hub_sign_pk[32],
 	memset(&r, 0, sizeof(r));
 	rc = 0;
 out:
-	env_dctx_give(dctx);
 	pull_response_release(&r);
 	return rc;
 }

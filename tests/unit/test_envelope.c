@@ -1586,9 +1586,10 @@ thread_round_trips(void *arg)
 	return (void *)(uintptr_t)bad;
 }
 
-/* Contexts pass from thread to thread through the pool (envelope.c)
- * carrying no state: more threads than the pool keeps, each encoding and
- * decoding envelopes and pull responses at once, all come back intact. */
+/* Encoding and decoding share no mutable state between threads (each
+ * has its own zstd contexts, envelope.c): twelve threads, each encoding
+ * and decoding envelopes and pull responses at once, all come back
+ * intact. */
 static void
 test_threads(void **state RK_UNUSED)
 {
