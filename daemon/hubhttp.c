@@ -98,7 +98,6 @@ hh_send(struct MHD_Connection *conn, unsigned status, const char *type,
 	return hh_send_sig(conn, status, type, data, len, NULL);
 }
 
-
 /* The JSON text of an error (malloc'd), never NULL unless out of memory. */
 static char *
 hh_error_text(int err, const char *text, int snapshot)
