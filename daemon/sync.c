@@ -1183,6 +1183,31 @@ out:
 
 /* --- push: envelope ranges and results ----------------------------------- */
 
+/* An outbox entry and the index of the envelope range (or push result)
+ * it belongs to, listed before the entries are updated one by one. */
+struct seq_of {
+	int64_t seq;
+	size_t of;
+};
+
+/* Appends (seq, of) to *v (*len of *cap); RK_ENOMEM. */
+static int
+seq_of_add(struct seq_of **v, size_t *len, size_t *cap, int64_t seq,
+    size_t of)
+{
+	struct seq_of *nv;
+
+	if (*len == *cap) {
+		*cap = *cap ? *cap * 2 : 256;
+		if ((nv = realloc(*v, *cap * sizeof(**v))) == NULL)
+			return RK_ENOMEM;
+		*v = nv;
+	}
+	(*v)[*len].seq = seq;
+	(*v)[(*len)++].of = of;
+	return 0;
+}
+
 int
 sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
 {
@@ -1190,7 +1215,7 @@ sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
 	struct sync_range *g = NULL, *ng;
 	size_t *gcount = NULL, *gbytes = NULL, *nsz;
 	int64_t *gver = NULL, *nver;
-	struct { int64_t seq; size_t group; } *ent = NULL, *nent;
+	struct seq_of *ent = NULL;
 	size_t ng_len = 0, ng_cap = 0, n_ent = 0, ent_cap = 0, i, k;
 	int rc;
 
@@ -1222,16 +1247,6 @@ sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
 			rc = RK_EDB;
 			goto out;
 		}
-		if (n_ent == ent_cap) {
-			ent_cap = ent_cap ? ent_cap * 2 : 256;
-			if ((nent = realloc(ent, ent_cap * sizeof(*ent))) ==
-			    NULL) {
-				rc = RK_ENOMEM;
-				goto out;
-			}
-			ent = nent;
-		}
-		ent[n_ent].seq = seq;
 		for (k = ng_len; k > 0; k--)
 			if (strcmp(g[k - 1].room, r) == 0)
 				break;
@@ -1241,7 +1256,9 @@ sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
 			g[k - 1].last = seq;
 			gcount[k - 1]++;
 			gbytes[k - 1] += len;
-			ent[n_ent++].group = k - 1;
+			if ((rc = seq_of_add(&ent, &n_ent, &ent_cap, seq,
+			    k - 1)) != 0)
+				goto out;
 			continue;
 		}
 		if (ng_len == ng_cap) {
@@ -1277,7 +1294,9 @@ sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
 		gcount[ng_len] = 1;
 		gbytes[ng_len] = len;
 		gver[ng_len] = v;
-		ent[n_ent++].group = ng_len;
+		if ((rc = seq_of_add(&ent, &n_ent, &ent_cap, seq, ng_len)) !=
+		    0)
+			goto out;
 		ng_len++;
 	}
 	if (rc != SQLITE_DONE) {
@@ -1291,8 +1310,8 @@ sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
 	    " env_last = ?2 WHERE seq = ?3", &upd)) != 0)
 		goto out;
 	for (i = 0; i < n_ent; i++) {
-		sqlite3_bind_int64(upd, 1, g[ent[i].group].first);
-		sqlite3_bind_int64(upd, 2, g[ent[i].group].last);
+		sqlite3_bind_int64(upd, 1, g[ent[i].of].first);
+		sqlite3_bind_int64(upd, 2, g[ent[i].of].last);
 		sqlite3_bind_int64(upd, 3, ent[i].seq);
 		if (sqlite3_step(upd) != SQLITE_DONE) {
 			rc = store_sqlite_err(db);
@@ -1472,15 +1491,14 @@ struct push_result {
  * status index this walks). */
 static int
 push_results_entries(sqlite3 *db, const struct push_result *res, size_t nres,
-    int64_t **seqs, size_t **which, size_t *n)
+    struct seq_of **out, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
-	int64_t *sv = NULL, *nsv;
-	size_t *wv = NULL, *nwv, len = 0, cap = 0, k;
+	struct seq_of *v = NULL;
+	size_t len = 0, cap = 0, k;
 	int rc;
 
-	*seqs = NULL;
-	*which = NULL;
+	*out = NULL;
 	*n = 0;
 	if ((rc = store_prepare(db, "SELECT seq, origin, env_first, env_last"
 	    " FROM local_outbox WHERE status = 'pending' AND env_first IS NOT"
@@ -1496,37 +1514,20 @@ push_results_entries(sqlite3 *db, const struct push_result *res, size_t nres,
 			    res[k].last == l && o != NULL &&
 			    strcmp(res[k].origin, o) == 0)
 				break;
-		if (k == nres)
-			continue;
-		if (len == cap) {
-			cap = cap ? cap * 2 : 256;
-			if ((nsv = realloc(sv, cap * sizeof(*sv))) == NULL) {
-				rc = RK_ENOMEM;
-				goto out;
-			}
-			sv = nsv;
-			if ((nwv = realloc(wv, cap * sizeof(*wv))) == NULL) {
-				rc = RK_ENOMEM;
-				goto out;
-			}
-			wv = nwv;
-		}
-		sv[len] = sqlite3_column_int64(st, 0);
-		wv[len++] = k;
+		if (k < nres && (rc = seq_of_add(&v, &len, &cap,
+		    sqlite3_column_int64(st, 0), k)) != 0)
+			goto out;
 	}
 	if (rc != SQLITE_DONE) {
 		rc = store_sqlite_err(db);
 		goto out;
 	}
 	rc = 0;
-	*seqs = sv;
-	*which = wv;
+	*out = v;
 	*n = len;
-	sv = NULL;
-	wv = NULL;
+	v = NULL;
 out:
-	free(sv);
-	free(wv);
+	free(v);
 	store_finalize(st);
 	return rc;
 }
@@ -1538,8 +1539,8 @@ sync_push_results(sqlite3 *db, json_t *answer, int64_t *refused,
 	sqlite3_stmt *ack = NULL, *ref = NULL, *st;
 	json_t *results = json_object_get(answer, "results"), *r;
 	struct push_result *res = NULL, *p;
-	int64_t *seqs = NULL;
-	size_t *which = NULL, nres, n = 0, i;
+	struct seq_of *ent = NULL;
+	size_t nres, n = 0, i;
 	int rc;
 
 	*refused = *deferred = 0;
@@ -1595,7 +1596,7 @@ sync_push_results(sqlite3 *db, json_t *answer, int64_t *refused,
 	 * entries too, so walking each range would visit every pending row
 	 * once per envelope.
 	 */
-	if ((rc = push_results_entries(db, res, nres, &seqs, &which, &n)) !=
+	if ((rc = push_results_entries(db, res, nres, &ent, &n)) !=
 	    0 ||
 	    (rc = store_prepare(db, "UPDATE local_outbox SET status = 'acked',"
 	    " acked_hub_seq = ?1 WHERE seq = ?2", &ack)) != 0 ||
@@ -1606,13 +1607,13 @@ sync_push_results(sqlite3 *db, json_t *answer, int64_t *refused,
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		p = &res[which[i]];
+		p = &res[ent[i].of];
 		st = p->kind == PR_ACK ? ack : ref;
 		if (p->kind == PR_ACK)
 			sqlite3_bind_int64(st, 1, p->hub_seq);
 		else
 			sqlite3_bind_text(st, 1, p->why, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, seqs[i]);
+		sqlite3_bind_int64(st, 2, ent[i].seq);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			rc = rk_whyf(why, store_sqlite_err(db), "cannot record "
 			    "the hub's answer: %s", sqlite3_errmsg(db));
@@ -1649,8 +1650,7 @@ out:
 		db_rollback(db);
 	store_finalize(ack);
 	store_finalize(ref);
-	free(seqs);
-	free(which);
+	free(ent);
 	free(res);
 	return rc;
 }
