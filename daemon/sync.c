@@ -13,9 +13,13 @@
  *              = the canonical change's hub seq) or 'refused'
  *              (refused_reason).  Nothing is ever deleted: a refused entry
  *              stays readable with its original changeset.
- *   env_first  the envelope range an entry was first sent in, written and
- *   env_last   committed before the send; a retry re-sends exactly that
- *              range, so the hub's (origin, seq range) deduplication holds.
+ *   envelope   the range an entry was first sent in: a row of
+ *              local_outbox_envelopes (schema/007_outbox_envelopes.sql),
+ *              room and env_first..env_last, written and committed before
+ *              the send; a retry re-sends exactly that range, so the
+ *              hub's (origin, seq range) deduplication holds.  The row is
+ *              answered once the hub decides its entries.  (The entry's
+ *              own env_first/env_last columns are no longer written.)
  *   applied    what the entry's effect on this replica is now:
  *                NULL   the original changeset (as the local write made it)
  *                X''    nothing: undone, and not re-applied (acked and
@@ -712,6 +716,16 @@ batch_purge(sqlite3 *db, const char *room)
 		log_warnx("sync: removed from room %s: %d unsent change(s) "
 		    "kept in the outbox as refused", room, sqlite3_changes(db));
 	store_finalize(st);
+	st = NULL;
+	if (rc != 0)
+		return rc;
+	/* Their envelopes are not sent again. */
+	if ((rc = store_prepare(db, "UPDATE local_outbox_envelopes SET"
+	    " answered = 1 WHERE room_id = ?1 AND answered = 0", &st)) != 0)
+		return rc;
+	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st) == SQLITE_DONE ? 0 : store_sqlite_err(db);
+	store_finalize(st);
 	return rc;
 }
 
@@ -952,8 +966,8 @@ out:
 }
 
 static int sync_range_merge(sqlite3 *db, const char *room, int64_t first,
-    int64_t last, void **merged, int *nmerged, uint64_t *hlc,
-    uint16_t *schema);
+    int64_t last, const char *status, void **merged, int *nmerged,
+    uint64_t *hlc, uint16_t *schema);
 
 /*
  * The common case after a push: the pull brings back exactly this
@@ -985,10 +999,10 @@ static int
 batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
     size_t *echoed)
 {
-	sqlite3_stmt *st = NULL, *put = NULL;
+	sqlite3_stmt *st = NULL, *env = NULL, *put = NULL;
 	struct echo_env *envs = NULL, *ne;
 	size_t n = 0, cap = 0, i, j, entries = 0;
-	int rc, pending_seen = 0;
+	int rc, erc, pending_seen = 0;
 
 	*echoed = 0;
 	if (pr->count == 0)
@@ -996,14 +1010,23 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 	/* Every entry in effect, oldest first: the echoed ones first, each
 	 * as originally written, then only entries the pull leaves on top. */
 	if ((rc = store_prepare(db, "SELECT status, acked_hub_seq, applied IS"
-	    " NULL, env_first, env_last, room_id FROM local_outbox WHERE"
+	    " NULL, seq, room_id FROM local_outbox WHERE"
 	    " applied IS NULL OR length(applied) > 0 ORDER BY seq", &st)) != 0)
 		return rc;
+	/* An entry's envelope: the last range of its room starting at or
+	 * before it (ranges of one room never overlap). */
+	if ((rc = store_prepare(db, "SELECT env_first, env_last FROM"
+	    " local_outbox_envelopes WHERE room_id = ?1 AND env_first <= ?2"
+	    " ORDER BY env_first DESC LIMIT 1", &env)) != 0) {
+		store_finalize(st);
+		return rc;
+	}
 	rc = 1;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *status = (const char *)sqlite3_column_text(st, 0);
-		const char *room = (const char *)sqlite3_column_text(st, 5);
+		const char *room = (const char *)sqlite3_column_text(st, 4);
 		int64_t hs = sqlite3_column_int64(st, 1);
+		int64_t seq = sqlite3_column_int64(st, 3);
 		int acked = status != NULL && strcmp(status, "acked") == 0 &&
 		    sqlite3_column_type(st, 1) != SQLITE_NULL &&
 		    (uint64_t)hs <= cursor;
@@ -1022,7 +1045,7 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 		for (j = n; j > 0 && envs[j - 1].hub_seq != hs; j--)
 			;
 		if (j > 0) {
-			if (envs[j - 1].first != sqlite3_column_int64(st, 3) ||
+			if (seq < envs[j - 1].first || seq > envs[j - 1].last ||
 			    strcmp(envs[j - 1].room, room) != 0) {
 				rc = 0;
 				break;
@@ -1041,14 +1064,29 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 			}
 			envs = ne;
 		}
-		envs[n].first = sqlite3_column_int64(st, 3);
-		envs[n].last = sqlite3_column_int64(st, 4);
+		sqlite3_bind_text(env, 1, room, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(env, 2, seq);
+		if ((erc = sqlite3_step(env)) != SQLITE_ROW &&
+		    erc != SQLITE_DONE) {
+			rc = store_sqlite_err(db);
+			sqlite3_reset(env);
+			break;
+		}
+		if (erc == SQLITE_DONE || sqlite3_column_int64(env, 1) < seq) {
+			sqlite3_reset(env);
+			rc = 0;		/* not sent as an envelope of ours */
+			break;
+		}
+		envs[n].first = sqlite3_column_int64(env, 0);
+		envs[n].last = sqlite3_column_int64(env, 1);
+		sqlite3_reset(env);
 		envs[n].hub_seq = hs;
 		snprintf(envs[n].room, sizeof(envs[n].room), "%s", room);
 		n++;
 	}
 	store_finalize(st);
-	st = NULL;
+	store_finalize(env);
+	st = env = NULL;
 	/* The pull holds these envelopes and nothing else, in hub order. */
 	if (rc == 1 && n != pr->count)
 		rc = 0;
@@ -1067,7 +1105,7 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 			break;
 		}
 		if ((rc = sync_range_merge(db, envs[i].room, envs[i].first,
-		    envs[i].last, &merged, &nm, &hlc, &schema)) != 0)
+		    envs[i].last, "acked", &merged, &nm, &hlc, &schema)) != 0)
 			break;
 		rc = (size_t)nm == e->changeset_len && (nm == 0 ||
 		    memcmp(merged, e->changeset, (size_t)nm) == 0);
@@ -1211,21 +1249,23 @@ seq_of_add(struct seq_of **v, size_t *len, size_t *cap, int64_t seq,
 int
 sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
 {
-	sqlite3_stmt *sel = NULL, *upd = NULL;
+	sqlite3_stmt *sel = NULL, *ins = NULL;
 	struct sync_range *g = NULL, *ng;
 	size_t *gcount = NULL, *gbytes = NULL, *nsz;
 	int64_t *gver = NULL, *nver;
-	struct seq_of *ent = NULL;
-	size_t ng_len = 0, ng_cap = 0, n_ent = 0, ent_cap = 0, i, k;
+	size_t ng_len = 0, ng_cap = 0, i, k;
 	int rc;
 
 	if (max_entries == 0)
 		max_entries = 1;
 	if ((rc = db_exec(db, "BEGIN IMMEDIATE")) != 0)
 		return rc;
+	/* Every range given so far ends at or before the greatest env_last:
+	 * the pending entries past it have none. */
 	if ((rc = store_prepare(db, "SELECT seq, origin, room_id, schema_version,"
 	    " length(changeset) FROM local_outbox WHERE status = 'pending' AND"
-	    " env_first IS NULL ORDER BY seq", &sel)) != 0)
+	    " seq > (SELECT coalesce(max(env_last), 0) FROM"
+	    " local_outbox_envelopes) ORDER BY seq", &sel)) != 0)
 		goto out;
 	/*
 	 * An envelope carries entries of one room, in seq order; entries of
@@ -1256,9 +1296,6 @@ sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
 			g[k - 1].last = seq;
 			gcount[k - 1]++;
 			gbytes[k - 1] += len;
-			if ((rc = seq_of_add(&ent, &n_ent, &ent_cap, seq,
-			    k - 1)) != 0)
-				goto out;
 			continue;
 		}
 		if (ng_len == ng_cap) {
@@ -1294,42 +1331,38 @@ sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
 		gcount[ng_len] = 1;
 		gbytes[ng_len] = len;
 		gver[ng_len] = v;
-		if ((rc = seq_of_add(&ent, &n_ent, &ent_cap, seq, ng_len)) !=
-		    0)
-			goto out;
 		ng_len++;
 	}
 	if (rc != SQLITE_DONE) {
 		rc = store_sqlite_err(db);
 		goto out;
 	}
-	/* Each entry by its seq: a range of one room spans the other rooms'
-	 * entries too, and walking every range would visit each row once
-	 * per room. */
-	if ((rc = store_prepare(db, "UPDATE local_outbox SET env_first = ?1,"
-	    " env_last = ?2 WHERE seq = ?3", &upd)) != 0)
+	/* One row per envelope; its entries are found by room and range. */
+	if ((rc = store_prepare(db, "INSERT INTO local_outbox_envelopes"
+	    " (env_first, env_last, room_id, origin) VALUES (?1, ?2, ?3, ?4)",
+	    &ins)) != 0)
 		goto out;
-	for (i = 0; i < n_ent; i++) {
-		sqlite3_bind_int64(upd, 1, g[ent[i].of].first);
-		sqlite3_bind_int64(upd, 2, g[ent[i].of].last);
-		sqlite3_bind_int64(upd, 3, ent[i].seq);
-		if (sqlite3_step(upd) != SQLITE_DONE) {
+	for (i = 0; i < ng_len; i++) {
+		sqlite3_bind_int64(ins, 1, g[i].first);
+		sqlite3_bind_int64(ins, 2, g[i].last);
+		sqlite3_bind_text(ins, 3, g[i].room, -1, SQLITE_STATIC);
+		sqlite3_bind_text(ins, 4, g[i].origin, -1, SQLITE_STATIC);
+		if (sqlite3_step(ins) != SQLITE_DONE) {
 			rc = store_sqlite_err(db);
 			goto out;
 		}
-		sqlite3_reset(upd);
+		sqlite3_reset(ins);
 	}
 	rc = db_exec(db, "COMMIT");
 out:
 	if (rc != 0)
 		db_rollback(db);
 	store_finalize(sel);
-	store_finalize(upd);
+	store_finalize(ins);
 	free(g);
 	free(gcount);
 	free(gbytes);
 	free(gver);
-	free(ent);
 	return rc;
 }
 
@@ -1342,8 +1375,7 @@ sync_pending_ranges(sqlite3 *db, struct sync_range **out, size_t *n)
 	int rc;
 
 	if ((rc = store_prepare(db, "SELECT env_first, env_last, room_id,"
-	    " min(origin) FROM local_outbox WHERE status = 'pending' AND"
-	    " env_first IS NOT NULL GROUP BY room_id, env_first, env_last"
+	    " origin FROM local_outbox_envelopes WHERE answered = 0"
 	    " ORDER BY env_first", &st)) != 0)
 		return rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1383,11 +1415,15 @@ out:
 /*
  * The changesets of the outbox entries first sent as envelope first..last
  * of room, merged into one (what the envelope carries; sqlite3_free it),
- * with the hlc and schema version of the last of them.
+ * with the hlc and schema version of the last of them.  status is what
+ * they all are now: 'pending' (sending it) or 'acked' (its echo); an entry
+ * of the room in the range with another status was refused before the
+ * range was given and is not in the envelope.
  */
 static int
 sync_range_merge(sqlite3 *db, const char *room, int64_t first, int64_t last,
-    void **merged, int *nmerged, uint64_t *hlc, uint16_t *schema)
+    const char *status, void **merged, int *nmerged, uint64_t *hlc,
+    uint16_t *schema)
 {
 	sqlite3_stmt *st = NULL;
 	sqlite3_changegroup *cg = NULL;
@@ -1400,11 +1436,12 @@ sync_range_merge(sqlite3 *db, const char *room, int64_t first, int64_t last,
 	 * rooms' entries between them (sync_assign_ranges). */
 	if ((rc = store_prepare(db, "SELECT changeset, hlc, schema_version FROM"
 	    " local_outbox WHERE seq BETWEEN ?1 AND ?2 AND room_id = ?3 AND"
-	    " env_first = ?1 AND env_last = ?2 ORDER BY seq", &st)) != 0)
+	    " status = ?4 ORDER BY seq", &st)) != 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, first);
 	sqlite3_bind_int64(st, 2, last);
 	sqlite3_bind_text(st, 3, room, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 4, status, -1, SQLITE_STATIC);
 	if (sqlite3changegroup_new(&cg) != SQLITE_OK) {
 		rc = RK_ENOMEM;
 		goto out;
@@ -1461,8 +1498,8 @@ sync_build_envelope(sqlite3 *db, const struct sync_range *r,
 	int nmerged = 0, rc;
 
 	memset(&e, 0, sizeof(e));
-	if ((rc = sync_range_merge(db, r->room, r->first, r->last, &merged,
-	    &nmerged, &e.hlc, &e.schema_version)) != 0)
+	if ((rc = sync_range_merge(db, r->room, r->first, r->last, "pending",
+	    &merged, &nmerged, &e.hlc, &e.schema_version)) != 0)
 		return rc;
 	snprintf(e.origin, sizeof(e.origin), "%s", r->origin);
 	snprintf(e.room, sizeof(e.room), "%s", r->room);
@@ -1480,42 +1517,78 @@ struct push_result {
 	const char *origin, *why;	/* borrowed from the answer */
 	int64_t first, last, hub_seq;
 	int kind;			/* PR_ACK, PR_REFUSED, PR_LATER */
-	int64_t entries;		/* entries it decided, counted here */
+	int known;			/* an envelope of ours, waiting */
+	char room[65];			/* its room, if known */
+	int64_t entries;		/* its pending entries, counted here */
 };
 #define PR_ACK		1	/* applied or duplicate: acked at hub_seq */
 #define PR_REFUSED	2	/* final: refused, with why */
 #define PR_LATER	3	/* refused for now: stays pending */
 
-/* The pending entries sent as some envelope of res, each with the index
- * of its result (listed first: the updates below move entries out of the
- * status index this walks). */
+/* Finds the envelope of each result among those waiting for an answer
+ * (an answer about any other changes nothing), then lists the pending
+ * entries they carry, each with the index of its result (listed first:
+ * the updates below move entries out of the status index this walks). */
 static int
-push_results_entries(sqlite3 *db, const struct push_result *res, size_t nres,
+push_results_entries(sqlite3 *db, struct push_result *res, size_t nres,
     struct seq_of **out, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
 	struct seq_of *v = NULL;
 	size_t len = 0, cap = 0, k;
+	int64_t lo = INT64_MAX, hi = 0;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = store_prepare(db, "SELECT seq, origin, env_first, env_last"
-	    " FROM local_outbox WHERE status = 'pending' AND env_first IS NOT"
-	    " NULL ORDER BY seq", &st)) != 0)
+	if ((rc = store_prepare(db, "SELECT room_id FROM local_outbox_envelopes"
+	    " WHERE env_first = ?1 AND env_last = ?2 AND origin = ?3 AND"
+	    " answered = 0", &st)) != 0)
 		return rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *o = (const char *)sqlite3_column_text(st, 1);
-		int64_t f = sqlite3_column_int64(st, 2);
-		int64_t l = sqlite3_column_int64(st, 3);
+	for (k = 0; k < nres; k++) {
+		const char *room;
 
-		for (k = 0; k < nres; k++)
-			if (res[k].kind != PR_LATER && res[k].first == f &&
-			    res[k].last == l && o != NULL &&
-			    strcmp(res[k].origin, o) == 0)
+		sqlite3_bind_int64(st, 1, res[k].first);
+		sqlite3_bind_int64(st, 2, res[k].last);
+		sqlite3_bind_text(st, 3, res[k].origin, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW && (room = (const char *)
+		    sqlite3_column_text(st, 0)) != NULL &&
+		    strlen(room) < sizeof(res[k].room)) {
+			memcpy(res[k].room, room, strlen(room) + 1);
+			res[k].known = 1;
+			if (res[k].first < lo)
+				lo = res[k].first;
+			if (res[k].last > hi)
+				hi = res[k].last;
+		} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			rc = store_sqlite_err(db);
+			goto out;
+		}
+		sqlite3_reset(st);
+	}
+	store_finalize(st);
+	st = NULL;
+	if (lo > hi) {
+		rc = 0;
+		goto out;
+	}
+	if ((rc = store_prepare(db, "SELECT seq, room_id FROM local_outbox"
+	    " WHERE status = 'pending' AND seq BETWEEN ?1 AND ?2 ORDER BY seq",
+	    &st)) != 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, lo);
+	sqlite3_bind_int64(st, 2, hi);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t seq = sqlite3_column_int64(st, 0);
+		const char *r = (const char *)sqlite3_column_text(st, 1);
+
+		for (k = 0; r != NULL && k < nres; k++)
+			if (res[k].known && res[k].first <= seq &&
+			    seq <= res[k].last && strcmp(res[k].room, r) == 0)
 				break;
-		if (k < nres && (rc = seq_of_add(&v, &len, &cap,
-		    sqlite3_column_int64(st, 0), k)) != 0)
+		if (r != NULL && k < nres && (rc = seq_of_add(&v, &len, &cap,
+		    seq, k)) != 0)
 			goto out;
 	}
 	if (rc != SQLITE_DONE) {
@@ -1536,7 +1609,7 @@ int
 sync_push_results(sqlite3 *db, json_t *answer, int64_t *refused,
     int64_t *deferred, char *reason, size_t reasonlen, struct rk_why *why)
 {
-	sqlite3_stmt *ack = NULL, *ref = NULL, *st;
+	sqlite3_stmt *ack = NULL, *ref = NULL, *done = NULL, *st;
 	json_t *results = json_object_get(answer, "results"), *r;
 	struct push_result *res = NULL, *p;
 	struct seq_of *ent = NULL;
@@ -1601,13 +1674,18 @@ sync_push_results(sqlite3 *db, json_t *answer, int64_t *refused,
 	    (rc = store_prepare(db, "UPDATE local_outbox SET status = 'acked',"
 	    " acked_hub_seq = ?1 WHERE seq = ?2", &ack)) != 0 ||
 	    (rc = store_prepare(db, "UPDATE local_outbox SET status = 'refused',"
-	    " refused_reason = ?1 WHERE seq = ?2", &ref)) != 0) {
+	    " refused_reason = ?1 WHERE seq = ?2", &ref)) != 0 ||
+	    (rc = store_prepare(db, "UPDATE local_outbox_envelopes SET"
+	    " answered = 1 WHERE env_first = ?1", &done)) != 0) {
 		rk_whyf(why, rc, "cannot record the hub's answer: %s",
 		    sqlite3_errmsg(db));
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
 		p = &res[ent[i].of];
+		p->entries++;
+		if (p->kind == PR_LATER)
+			continue;	/* sent again with the next push */
 		st = p->kind == PR_ACK ? ack : ref;
 		if (p->kind == PR_ACK)
 			sqlite3_bind_int64(st, 1, p->hub_seq);
@@ -1620,17 +1698,29 @@ sync_push_results(sqlite3 *db, json_t *answer, int64_t *refused,
 			goto out;
 		}
 		sqlite3_reset(st);
-		p->entries++;
+	}
+	/* The envelopes decided: not sent again. */
+	for (i = 0; i < nres; i++) {
+		p = &res[i];
+		if (!p->known || p->kind == PR_LATER)
+			continue;
+		sqlite3_bind_int64(done, 1, p->first);
+		if (sqlite3_step(done) != SQLITE_DONE) {
+			rc = rk_whyf(why, store_sqlite_err(db), "cannot record "
+			    "the hub's answer: %s", sqlite3_errmsg(db));
+			goto out;
+		}
+		sqlite3_reset(done);
 	}
 	/* In the answer's order: the first refusal's reason is the one
 	 * shown. */
 	for (i = 0; i < nres; i++) {
 		p = &res[i];
-		if (p->kind == PR_LATER) {
+		if (p->kind == PR_LATER && p->entries > 0) {
 			if (*refused == 0 && *deferred == 0 && reason != NULL &&
 			    reasonlen > 0)
 				snprintf(reason, reasonlen, "%s", p->why);
-			*deferred += p->last - p->first + 1;
+			*deferred += p->entries;
 			log_warnx("sync: the hub did not take changes %" PRId64
 			    "..%" PRId64 " yet: %s", p->first, p->last, p->why);
 		} else if (p->kind == PR_REFUSED && p->entries > 0) {
@@ -1650,6 +1740,7 @@ out:
 		db_rollback(db);
 	store_finalize(ack);
 	store_finalize(ref);
+	store_finalize(done);
 	free(ent);
 	free(res);
 	return rc;

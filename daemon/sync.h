@@ -130,14 +130,14 @@ struct sync_range {
 	char origin[65];
 };
 
-/* Gives every pending outbox entry without one an envelope range
- * (env_first/env_last): consecutive seqs of one room and origin, at most
- * max_entries entries and about max_raw changeset bytes each.  Ranges
+/* Gives every pending outbox entry without one an envelope range (a row
+ * of local_outbox_envelopes): consecutive seqs of one room and origin, at
+ * most max_entries entries and about max_raw changeset bytes each.  Ranges
  * already given are never changed.  Runs in its own transaction. */
 int sync_assign_ranges(struct sqlite3 *db, size_t max_entries,
     size_t max_raw) RK_MUST_CHECK;
 
-/* The ranges of pending entries, in seq order.  *out is malloc'd (free()),
+/* The ranges whose entries wait for the hub's answer, in seq order.  *out is malloc'd (free()),
  * NULL when *n is 0. */
 int sync_pending_ranges(struct sqlite3 *db, struct sync_range **out,
     size_t *n) RK_MUST_CHECK;

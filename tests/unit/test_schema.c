@@ -506,6 +506,49 @@ test_outbox_shape(void **state)
 	sqlite3_close(db);
 }
 
+/*
+ * A replica written before 007 names each entry's envelope on the entry;
+ * migrated, it has one envelope row per range, answered when none of its
+ * entries waits any more, and the next range starts after the last one.
+ */
+static void
+test_outbox_envelopes_migrated(void **state)
+{
+	sqlite3 *db = open_mem();
+	struct rk_why why = { "" };
+	char bump[64];
+	int i;
+
+	(void)state;
+	for (i = 0; i < schema_nmigrations &&
+	    schema_migrations[i].version < 7; i++)
+		exec(db, schema_migrations[i].sql);
+	snprintf(bump, sizeof(bump), "PRAGMA application_id = %d; PRAGMA "
+	    "user_version = %d", RENKEI_APP_ID, schema_migrations[i - 1].version);
+	exec(db, bump);
+	/* r1's 1..4 acked, r2's 2..2 refused, r1's 5..6 waiting, 7 not
+	 * sent yet. */
+	exec(db, "INSERT INTO local_outbox (seq, origin, room_id, hlc, "
+	    "schema_version, created_at, changeset, env_first, env_last, "
+	    "status, acked_hub_seq) VALUES "
+	    "(1, 'd', 'r1', 1, 1, 1, X'00', 1, 4, 'acked', 10),"
+	    "(2, 'd', 'r2', 1, 1, 1, X'00', 2, 2, 'refused', NULL),"
+	    "(3, 'd', 'r1', 1, 1, 1, X'00', 1, 4, 'acked', 10),"
+	    "(4, 'd', 'r1', 1, 1, 1, X'00', 1, 4, 'acked', 10),"
+	    "(5, 'd', 'r1', 1, 1, 1, X'00', 5, 6, 'pending', NULL),"
+	    "(6, 'd', 'r1', 1, 1, 1, X'00', 5, 6, 'pending', NULL),"
+	    "(7, 'd', 'r1', 1, 1, 1, X'00', NULL, NULL, 'pending', NULL)");
+	assert_int_equal(schema_migrate(db, &why), 0);
+	assert_string_equal(qtext(db, "SELECT group_concat(env_first || '-' || "
+	    "env_last || ':' || room_id || ':' || origin || ':' || answered, "
+	    "' ') FROM (SELECT * FROM local_outbox_envelopes ORDER BY "
+	    "env_first)"), "1-4:r1:d:1 2-2:r2:d:1 5-6:r1:d:0");
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM local_outbox WHERE "
+	    "status = 'pending' AND seq > (SELECT max(env_last) FROM "
+	    "local_outbox_envelopes)"), 1);
+	sqlite3_close(db);
+}
+
 int
 main(void)
 {
@@ -523,6 +566,7 @@ main(void)
 		cmocka_unit_test(test_other_tables_are_local),
 		cmocka_unit_test(test_mutable_tables_have_hlc),
 		cmocka_unit_test(test_outbox_shape),
+		cmocka_unit_test(test_outbox_envelopes_migrated),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
