@@ -94,6 +94,7 @@
 #define META_LAST_REFUSAL "last_refusal"
 
 #define SYNC_PULL_LIMIT 1000		/* entries asked per pull */
+#define SYNC_BUILD_WINDOW 64		/* envelopes built per outbox walk */
 #define SYNC_MAX_RESPONSE (ENVELOPE_PULL_MAX_RAW + 16u * 1024 * 1024)
 #define SYNC_MAX_SMALL (1024u * 1024)	/* JSON answers */
 #define SYNC_CONNECT_TIMEOUT_MS 10000L
@@ -965,9 +966,18 @@ out:
 	return rc;
 }
 
-static int sync_range_merge(sqlite3 *db, const char *room, int64_t first,
-    int64_t last, const char *status, void **merged, int *nmerged,
-    uint64_t *hlc, uint16_t *schema);
+/* An envelope rebuilt from the outbox: its merged changeset (n bytes,
+ * sqlite3_malloc'd) and the hlc and schema version of its last entry. */
+struct range_out {
+	void *cs;
+	int n;
+	uint64_t hlc;
+	uint16_t schema;
+};
+
+static int sync_ranges_merge(sqlite3 *db, const struct sync_range *r,
+    size_t n, const char *status, struct range_out *out);
+static void range_out_free(struct range_out *out, size_t n);
 
 /*
  * The common case after a push: the pull brings back exactly this
@@ -1001,6 +1011,8 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 {
 	sqlite3_stmt *st = NULL, *env = NULL, *put = NULL;
 	struct echo_env *envs = NULL, *ne;
+	struct sync_range *rg = NULL;
+	struct range_out *mo = NULL;
 	size_t n = 0, cap = 0, i, j, entries = 0;
 	int rc, erc, pending_seen = 0;
 
@@ -1092,25 +1104,29 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 		rc = 0;
 	if (rc == 1)
 		qsort(envs, n, sizeof(*envs), echo_env_cmp);
+	for (i = 0; rc == 1 && i < n; i++)
+		if ((uint64_t)envs[i].hub_seq != pr->entries[i].hub_seq ||
+		    strcmp(envs[i].room, pr->entries[i].room) != 0)
+			rc = 0;
+	/* Each envelope rebuilt is byte for byte what the hub sent back. */
+	if (rc == 1 && ((rg = calloc(n, sizeof(*rg))) == NULL ||
+	    (mo = calloc(n, sizeof(*mo))) == NULL))
+		rc = RK_ENOMEM;
+	for (i = 0; rc == 1 && i < n; i++) {
+		rg[i].first = envs[i].first;
+		rg[i].last = envs[i].last;
+		memcpy(rg[i].room, envs[i].room, sizeof(rg[i].room));
+	}
+	if (rc == 1 && (rc = sync_ranges_merge(db, rg, n, "acked", mo)) == 0)
+		rc = 1;
 	for (i = 0; rc == 1 && i < n; i++) {
 		const struct pull_entry *e = &pr->entries[i];
-		void *merged = NULL;
-		int nm = 0;
-		uint64_t hlc = 0;
-		uint16_t schema = 0;
 
-		if ((uint64_t)envs[i].hub_seq != e->hub_seq ||
-		    strcmp(envs[i].room, e->room) != 0) {
-			rc = 0;
-			break;
-		}
-		if ((rc = sync_range_merge(db, envs[i].room, envs[i].first,
-		    envs[i].last, "acked", &merged, &nm, &hlc, &schema)) != 0)
-			break;
-		rc = (size_t)nm == e->changeset_len && (nm == 0 ||
-		    memcmp(merged, e->changeset, (size_t)nm) == 0);
-		sqlite3_free(merged);
+		rc = (size_t)mo[i].n == e->changeset_len && (mo[i].n == 0 ||
+		    memcmp(mo[i].cs, e->changeset, (size_t)mo[i].n) == 0);
 	}
+	if (mo != NULL)
+		range_out_free(mo, n);
 	if (rc != 1)
 		goto out;
 	if ((rc = store_prepare(db, "UPDATE local_outbox INDEXED BY"
@@ -1132,6 +1148,8 @@ out:
 	store_finalize(st);
 	store_finalize(put);
 	free(envs);
+	free(rg);
+	free(mo);
 	return rc;
 }
 
@@ -1412,80 +1430,167 @@ out:
 	return rc;
 }
 
+/* One envelope's entries merged as the walk finds them. */
+struct range_merge {
+	sqlite3_changegroup *cg;
+	uint64_t hlc;			/* of its last entry */
+	uint16_t schema;
+	int64_t count;
+};
+
 /*
- * The changesets of the outbox entries first sent as envelope first..last
- * of room, merged into one (what the envelope carries; sqlite3_free it),
- * with the hlc and schema version of the last of them.  status is what
- * they all are now: 'pending' (sending it) or 'acked' (its echo); an entry
- * of the room in the range with another status was refused before the
- * range was given and is not in the envelope.
+ * The changesets of the outbox entries first sent as the envelopes r[0..n)
+ * (ranges of one device, in seq order), each merged into one: what the
+ * envelope carries.  status is what they all are now: 'pending' (sending
+ * them) or 'acked' (their echo); an entry of a room inside its range with
+ * another status was refused before the range was given and is not in the
+ * envelope.  Ranges of several rooms interleave, so one walk over the
+ * entries from the first range's start to the last range's end hands each
+ * entry to its envelope, instead of a walk over each range.  out[k] gets
+ * range k's; on error none is left.
  */
 static int
-sync_range_merge(sqlite3 *db, const char *room, int64_t first, int64_t last,
-    const char *status, void **merged, int *nmerged, uint64_t *hlc,
-    uint16_t *schema)
+sync_ranges_merge(sqlite3 *db, const struct sync_range *r, size_t n,
+    const char *status, struct range_out *out)
 {
 	sqlite3_stmt *st = NULL;
-	sqlite3_changegroup *cg = NULL;
-	int64_t count = 0;
+	struct range_merge *m;
+	int64_t lo = INT64_MAX, hi = 0;
+	size_t k, last = 0;
 	int rc;
 
-	*merged = NULL;
-	*nmerged = 0;
-	/* The entries first sent in this range: its room's, with other
-	 * rooms' entries between them (sync_assign_ranges). */
-	if ((rc = store_prepare(db, "SELECT changeset, hlc, schema_version FROM"
-	    " local_outbox WHERE seq BETWEEN ?1 AND ?2 AND room_id = ?3 AND"
-	    " status = ?4 ORDER BY seq", &st)) != 0)
-		return rc;
-	sqlite3_bind_int64(st, 1, first);
-	sqlite3_bind_int64(st, 2, last);
-	sqlite3_bind_text(st, 3, room, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, status, -1, SQLITE_STATIC);
-	if (sqlite3changegroup_new(&cg) != SQLITE_OK) {
-		rc = RK_ENOMEM;
-		goto out;
+	memset(out, 0, n * sizeof(*out));
+	if (n == 0)
+		return 0;
+	if ((m = calloc(n, sizeof(*m))) == NULL)
+		return RK_ENOMEM;
+	for (k = 0; k < n; k++) {
+		if (r[k].first < lo)
+			lo = r[k].first;
+		if (r[k].last > hi)
+			hi = r[k].last;
+		if (sqlite3changegroup_new(&m[k].cg) != SQLITE_OK) {
+			rc = RK_ENOMEM;
+			goto out;
+		}
 	}
+	if ((rc = store_prepare(db, "SELECT seq, room_id, changeset, hlc,"
+	    " schema_version FROM local_outbox WHERE status = ?1 AND seq"
+	    " BETWEEN ?2 AND ?3 ORDER BY seq", &st)) != 0)
+		goto out;
+	sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, lo);
+	sqlite3_bind_int64(st, 3, hi);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t seq = sqlite3_column_int64(st, 0);
+		const char *room = (const char *)sqlite3_column_text(st, 1);
 		const void *raw;
-		size_t rawlen;
+		size_t rawlen, t;
 		void *owned = NULL;
 		int added;
 
-		if ((rc = store_outbox_raw(sqlite3_column_blob(st, 0),
-		    (size_t)sqlite3_column_bytes(st, 0), &raw, &rawlen,
+		if (room == NULL)
+			continue;
+		/* Its envelope: the same as the last entry's, most often. */
+		for (t = 0; t < n; t++) {
+			k = (last + t) % n;
+			if (r[k].first <= seq && seq <= r[k].last &&
+			    strcmp(r[k].room, room) == 0)
+				break;
+		}
+		if (t == n)
+			continue;	/* another envelope's, or none yet */
+		last = k;
+		if ((rc = store_outbox_raw(sqlite3_column_blob(st, 2),
+		    (size_t)sqlite3_column_bytes(st, 2), &raw, &rawlen,
 		    &owned)) != 0)
 			goto out;
-		added = rawlen <= INT32_MAX ? sqlite3changegroup_add(cg,
+		added = rawlen <= INT32_MAX ? sqlite3changegroup_add(m[k].cg,
 		    (int)rawlen, (void *)raw) : SQLITE_TOOBIG;
 		free(owned);
 		if (added != SQLITE_OK) {
 			log_warnx("sync: entry %" PRId64 " of envelope %" PRId64
-			    "..%" PRId64 " cannot be merged", count + 1,
-			    first, last);
+			    "..%" PRId64 " cannot be merged", seq, r[k].first,
+			    r[k].last);
 			rc = RK_EDB;
 			goto out;
 		}
-		*hlc = (uint64_t)sqlite3_column_int64(st, 1);
-		*schema = (uint16_t)sqlite3_column_int(st, 2);
-		count++;
+		m[k].hlc = (uint64_t)sqlite3_column_int64(st, 3);
+		m[k].schema = (uint16_t)sqlite3_column_int(st, 4);
+		m[k].count++;
 	}
 	if (rc != SQLITE_DONE) {
 		rc = store_sqlite_err(db);
 		goto out;
 	}
 	rc = 0;
-	if (count == 0) {
-		log_warnx("sync: envelope %" PRId64 "..%" PRId64 " has no "
-		    "outbox entries", first, last);
-		rc = RK_EDB;
-		goto out;
+	for (k = 0; k < n && rc == 0; k++) {
+		if (m[k].count == 0) {
+			log_warnx("sync: envelope %" PRId64 "..%" PRId64 " of "
+			    "room %s has no outbox entries", r[k].first,
+			    r[k].last, r[k].room);
+			rc = RK_EDB;
+		} else if (sqlite3changegroup_output(m[k].cg, &out[k].n,
+		    &out[k].cs) != SQLITE_OK) {
+			rc = RK_ENOMEM;
+		}
+		out[k].hlc = m[k].hlc;
+		out[k].schema = m[k].schema;
 	}
-	if (sqlite3changegroup_output(cg, nmerged, merged) != SQLITE_OK)
-		rc = RK_ENOMEM;
 out:
-	sqlite3changegroup_delete(cg);
+	for (k = 0; k < n; k++)
+		sqlite3changegroup_delete(m[k].cg);
+	free(m);
 	store_finalize(st);
+	if (rc != 0)
+		range_out_free(out, n);
+	return rc;
+}
+
+static void
+range_out_free(struct range_out *out, size_t n)
+{
+	size_t k;
+
+	for (k = 0; k < n; k++) {
+		sqlite3_free(out[k].cs);
+		out[k].cs = NULL;
+		out[k].n = 0;
+	}
+}
+
+int
+sync_build_envelopes(sqlite3 *db, const struct sync_range *r, size_t n,
+    const uint8_t sign_sk[64], struct buf *out, size_t *lens)
+{
+	struct range_out *m;
+	struct envelope e;
+	size_t k, at;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if ((m = calloc(n, sizeof(*m))) == NULL)
+		return RK_ENOMEM;
+	if ((rc = sync_ranges_merge(db, r, n, "pending", m)) != 0)
+		goto out;
+	for (k = 0; k < n && rc == 0; k++) {
+		memset(&e, 0, sizeof(e));
+		snprintf(e.origin, sizeof(e.origin), "%s", r[k].origin);
+		snprintf(e.room, sizeof(e.room), "%s", r[k].room);
+		e.seq_first = (uint64_t)r[k].first;
+		e.seq_last = (uint64_t)r[k].last;
+		e.hlc = m[k].hlc;
+		e.schema_version = m[k].schema;
+		e.changeset = m[k].cs;	/* borrowed: freed below */
+		e.changeset_len = (size_t)m[k].n;
+		at = out->len;
+		rc = envelope_encode(&e, sign_sk, out);
+		lens[k] = out->len - at;
+	}
+	range_out_free(m, n);
+out:
+	free(m);
 	return rc;
 }
 
@@ -1493,23 +1598,9 @@ int
 sync_build_envelope(sqlite3 *db, const struct sync_range *r,
     const uint8_t sign_sk[64], struct buf *out)
 {
-	struct envelope e;
-	void *merged = NULL;
-	int nmerged = 0, rc;
+	size_t len;
 
-	memset(&e, 0, sizeof(e));
-	if ((rc = sync_range_merge(db, r->room, r->first, r->last, "pending",
-	    &merged, &nmerged, &e.hlc, &e.schema_version)) != 0)
-		return rc;
-	snprintf(e.origin, sizeof(e.origin), "%s", r->origin);
-	snprintf(e.room, sizeof(e.room), "%s", r->room);
-	e.seq_first = (uint64_t)r->first;
-	e.seq_last = (uint64_t)r->last;
-	e.changeset = merged;	/* borrowed: freed below, not by e */
-	e.changeset_len = (size_t)nmerged;
-	rc = envelope_encode(&e, sign_sk, out);
-	sqlite3_free(merged);
-	return rc;
+	return sync_build_envelopes(db, r, 1, sign_sk, out, &len);
 }
 
 /* One result of a push answer, as sync_push_results reads it. */
@@ -2218,8 +2309,9 @@ sync_push(struct sync *sy, CURL *c, const struct hubcfg *h,
 	struct buf body = BUF_INIT, env = BUF_INIT;
 	struct http_resp r;
 	json_t *answer = NULL;
-	size_t n = 0, i = 0, j, nenv;
+	size_t n = 0, i = 0, j, nenv, lens[SYNC_BUILD_WINDOW];
 	int64_t total = 0, done = 0, ref, def;
+	int full;
 	char first_reason[256];
 	uint8_t lenb[4];
 	int rc;
@@ -2247,24 +2339,40 @@ sync_push(struct sync *sy, CURL *c, const struct hubcfg *h,
 		/* As many envelopes as one request may carry. */
 		if ((rc = sync_lock(sy, h, why)) != 0)
 			goto out;
-		for (j = i, nenv = 0; j < n && nenv < WIRE_MAX_ENVELOPES;
-		    j++, nenv++) {
+		for (j = i, nenv = 0, full = 0; !full && j < n &&
+		    nenv < WIRE_MAX_ENVELOPES;) {
+			/* A window of envelopes from one walk over the
+			 * outbox; what does not fit goes in the next
+			 * request, built again. */
+			size_t w = n - j, at = 0, k;
+
+			if (w > SYNC_BUILD_WINDOW)
+				w = SYNC_BUILD_WINDOW;
+			if (w > WIRE_MAX_ENVELOPES - nenv)
+				w = WIRE_MAX_ENVELOPES - nenv;
 			env.len = 0;
-			if ((rc = sync_build_envelope(store_db(sy->s),
-			    &ranges[j], sy->k->sign_sk, &env)) != 0)
+			if ((rc = sync_build_envelopes(store_db(sy->s),
+			    &ranges[j], w, sy->k->sign_sk, &env, lens)) != 0)
 				break;
-			if (body.len + 4 + env.len > WIRE_MAX_BODY) {
-				if (j == i)
-					rc = RK_EINVAL;
-				break;
+			for (k = 0; k < w; k++, j++, nenv++) {
+				if (body.len + 4 + lens[k] > WIRE_MAX_BODY) {
+					if (j == i)
+						rc = RK_EINVAL;
+					full = 1;
+					break;
+				}
+				lenb[0] = (uint8_t)lens[k];
+				lenb[1] = (uint8_t)(lens[k] >> 8);
+				lenb[2] = (uint8_t)(lens[k] >> 16);
+				lenb[3] = (uint8_t)(lens[k] >> 24);
+				if ((rc = buf_append(&body, lenb, 4)) != 0 ||
+				    (rc = buf_append(&body, env.data + at,
+				    lens[k])) != 0) {
+					full = 1;
+					break;
+				}
+				at += lens[k];
 			}
-			lenb[0] = (uint8_t)env.len;
-			lenb[1] = (uint8_t)(env.len >> 8);
-			lenb[2] = (uint8_t)(env.len >> 16);
-			lenb[3] = (uint8_t)(env.len >> 24);
-			if ((rc = buf_append(&body, lenb, 4)) != 0 ||
-			    (rc = buf_append(&body, env.data, env.len)) != 0)
-				break;
 		}
 		store_unlock(sy->s);
 		if (rc != 0) {

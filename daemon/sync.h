@@ -147,6 +147,13 @@ int sync_pending_ranges(struct sqlite3 *db, struct sync_range **out,
 int sync_build_envelope(struct sqlite3 *db, const struct sync_range *r,
     const uint8_t sign_sk[64], struct buf *out) RK_MUST_CHECK;
 
+/* The same for the ranges r[0..n) (of pending entries), in one walk over
+ * the outbox; each envelope is appended to out in turn, lens[k] its
+ * length. */
+int sync_build_envelopes(struct sqlite3 *db, const struct sync_range *r,
+    size_t n, const uint8_t sign_sk[64], struct buf *out, size_t *lens)
+    RK_MUST_CHECK;
+
 /* Records a push answer ({"results": [...]}) in the outbox: applied and
  * duplicate -> 'acked', refused -> 'refused' with the reason, except a
  * refusal marked "retry": true (the hub did not record it: the same

@@ -678,6 +678,22 @@ test_envelope_interleaved_rooms(void **state)
 	assert_same_room(copy, db_of(f), "r2");
 	assert_int_equal(tu_qint(copy, "SELECT count(*) FROM posts WHERE id IN"
 	    " ('a', 'b', 'c')"), 3);
+	/* Built together in one walk, byte for byte as one by one. */
+	{
+		struct buf one = BUF_INIT, all = BUF_INIT;
+		size_t lens[2];
+
+		for (i = 0; i < n; i++)
+			assert_int_equal(sync_build_envelope(db_of(f), &r[i],
+			    sk, &one), 0);
+		assert_int_equal(sync_build_envelopes(db_of(f), r, n, sk,
+		    &all, lens), 0);
+		assert_int_equal(all.len, one.len);
+		assert_int_equal(lens[0] + lens[1], all.len);
+		assert_memory_equal(all.data, one.data, all.len);
+		buf_release(&one);
+		buf_release(&all);
+	}
 	free(r);
 	sqlite3_close(copy);
 }
