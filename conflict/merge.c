@@ -52,6 +52,7 @@ struct merger {
 	struct col col[MERGE_MAX_COLS];
 	struct merge_value hlc_value;	/* the merged hlc, owned here */
 	struct merge_decision *d;
+	size_t key_len;			/* of d->key_text so far */
 	int key_overflow;
 };
 
@@ -326,62 +327,91 @@ hlc_of(const struct merge_value *v)
 
 /* ---- the key ------------------------------------------------------------ */
 
+/*
+ * The key text is built by appending to d->key_text, key_len bytes long so
+ * far.  Every row a changeset walk or an apply sees gets one, so it is
+ * written byte by byte, not through printf.  What does not fit (with its
+ * NUL) empties it and sets key_overflow.
+ */
 static void
-key_text_add(struct merger *m, const char *fmt, ...) RK_PRINTF(2, 3);
-
-static void
-key_text_add(struct merger *m, const char *fmt, ...)
+key_text_put(struct merger *m, const void *p, size_t n)
 {
 	char *buf = m->d->key_text;
-	size_t used = strlen(buf);
-	va_list ap;
-	int n;
 
 	if (m->key_overflow)
 		return;
-	va_start(ap, fmt);
-	n = vsnprintf(buf + used, MERGE_KEY_MAX - used, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= MERGE_KEY_MAX - used) {
+	if (n >= MERGE_KEY_MAX - m->key_len) {
 		m->key_overflow = 1;
 		buf[0] = '\0';
+		return;
 	}
+	memcpy(buf + m->key_len, p, n);
+	m->key_len += n;
+	buf[m->key_len] = '\0';
+}
+
+static void
+key_text_str(struct merger *m, const char *s)
+{
+	key_text_put(m, s, strlen(s));
 }
 
 static void
 key_text_value(struct merger *m, const struct merge_value *v)
 {
+	static const char hex[] = "0123456789abcdef";
 	const unsigned char *s = v->p;
-	size_t i;
+	char tmp[32];
+	size_t i, run;
+	int n;
 
 	switch (v->type) {
 	case MERGE_INTEGER:
-		key_text_add(m, "%" PRId64, v->i);
+		n = snprintf(tmp, sizeof(tmp), "%" PRId64, v->i);
+		key_text_put(m, tmp, (size_t)n);
 		return;
 	case MERGE_FLOAT:
-		key_text_add(m, "%.17g", v->f);
+		n = snprintf(tmp, sizeof(tmp), "%.17g", v->f);
+		key_text_put(m, tmp, (size_t)n);
 		return;
 	case MERGE_TEXT:
-		key_text_add(m, "\"");
-		for (i = 0; i < v->n; i++) {
-			if (s[i] == '"' || s[i] == '\\')
-				key_text_add(m, "\\%c", s[i]);
-			else if (s[i] < 0x20)
-				key_text_add(m, "\\u%04x", s[i]);
-			else
-				key_text_add(m, "%c", s[i]);
+		/* JSON string: '"' and '\\' escaped, control bytes as \u00XX,
+		 * everything else (UTF-8 included) as it is. */
+		key_text_put(m, "\"", 1);
+		for (i = 0; i < v->n; i += run) {
+			for (run = 0; i + run < v->n && s[i + run] >= 0x20 &&
+			    s[i + run] != '"' && s[i + run] != '\\'; run++)
+				;
+			if (run > 0) {
+				key_text_put(m, s + i, run);
+				continue;
+			}
+			run = 1;
+			if (s[i] == '"' || s[i] == '\\') {
+				tmp[0] = '\\';
+				tmp[1] = (char)s[i];
+				key_text_put(m, tmp, 2);
+			} else {
+				memcpy(tmp, "\\u00", 4);
+				tmp[4] = hex[s[i] >> 4];
+				tmp[5] = hex[s[i] & 0xf];
+				key_text_put(m, tmp, 6);
+			}
 		}
-		key_text_add(m, "\"");
+		key_text_put(m, "\"", 1);
 		return;
 	case MERGE_BLOB:
-		key_text_add(m, "\"x'");
-		for (i = 0; i < v->n; i++)
-			key_text_add(m, "%02x", s[i]);
-		key_text_add(m, "'\"");
+		key_text_put(m, "\"x'", 3);
+		for (i = 0; i < v->n; i++) {
+			tmp[0] = hex[s[i] >> 4];
+			tmp[1] = hex[s[i] & 0xf];
+			key_text_put(m, tmp, 2);
+		}
+		key_text_put(m, "'\"", 2);
 		return;
 	case MERGE_UNDEFINED:
 	case MERGE_NULL:
-		key_text_add(m, "null");
+		key_text_put(m, "null", 4);
 		return;
 	}
 }
@@ -395,19 +425,20 @@ make_key(struct merger *m)
 	struct merge_decision *d = m->d;
 	int i;
 
-	key_text_add(m, "{");
+	key_text_put(m, "{", 1);
 	for (i = 0; i < m->t->ncol; i++) {
 		if (m->t->cols[i].rule != COL_KEY)
 			continue;
 		d->key[d->nkey].col = i;
 		d->key[d->nkey].name = m->t->cols[i].name;
 		d->key[d->nkey].value = row[i];
-		key_text_add(m, "%s\"%s\":", d->nkey ? "," : "",
-		    m->t->cols[i].name);
+		key_text_str(m, d->nkey ? ",\"" : "\"");
+		key_text_str(m, m->t->cols[i].name);
+		key_text_put(m, "\":", 2);
 		key_text_value(m, &row[i]);
 		d->nkey++;
 	}
-	key_text_add(m, "}");
+	key_text_put(m, "}", 1);
 }
 
 /* ---- refusals that need no row ------------------------------------------ */

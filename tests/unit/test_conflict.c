@@ -1352,6 +1352,25 @@ test_key_text_escapes(void **state)
 	decide_ok(t);
 	assert_string_equal(t->d.key_text,
 	    "{\"room_id\":\"R1\",\"id\":\"a\\\"b\\\\c\\u000a\"}");
+	/* Other control bytes and UTF-8 as they are. */
+	TXT(t, new, "id", "\x1f\xe8\xa8\xaa\x7f");
+	TXT(t, cur, "id", "\x1f\xe8\xa8\xaa\x7f");
+	decide_ok(t);
+	assert_string_equal(t->d.key_text,
+	    "{\"room_id\":\"R1\",\"id\":\"\\u001f\xe8\xa8\xaa\x7f\"}");
+	/* The longest key that fits with its NUL, then one byte more. */
+	memset(id, 'x', sizeof(id));
+	id[MERGE_KEY_MAX - 25] = '\0';
+	TXT(t, new, "id", id);
+	TXT(t, cur, "id", id);
+	decide_ok(t);
+	assert_int_equal(strlen(t->d.key_text), MERGE_KEY_MAX - 1);
+	id[MERGE_KEY_MAX - 25] = 'x';
+	id[MERGE_KEY_MAX - 24] = '\0';
+	TXT(t, new, "id", id);
+	TXT(t, cur, "id", id);
+	decide_ok(t);
+	assert_string_equal(t->d.key_text, "");
 	/* A key too long to record a conflict refuses rather than drop. */
 	memset(id, 'x', sizeof(id) - 1);
 	id[sizeof(id) - 1] = '\0';
