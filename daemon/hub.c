@@ -5,7 +5,9 @@
  *
  *   1. envelope_split checks the whole framing first; broken framing
  *      applies nothing.
- *   2. BEGIN IMMEDIATE.  For each envelope, in order:
+ *   2. BEGIN IMMEDIATE.  For each envelope, in order (a, b and the walk
+ *      of e need no database: a reader thread does them for the next
+ *      envelopes while this one applies; see hub_reader_main):
  *      a. envelope_peek: the origin must be the device that signed the
  *         request (relays come later).
  *      b. envelope_decode with that device's key: the signature is
@@ -66,6 +68,7 @@
 #include "daemon/hub.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -110,6 +113,7 @@ struct hub {
 	struct hub_table *tables;	/* malloc'd, one per policy table */
 	size_t ntables;
 	struct csins *ins;		/* the fast path's cached INSERTs */
+	size_t ahead_max;		/* bytes read ahead of a push's apply */
 	/* Room hashes already computed, each with the hub seq of the room's
 	 * last logged change (open addressing; see hub_hash_cached). */
 	struct hub_hc *hc;
@@ -1087,140 +1091,264 @@ out:
 	return rc;
 }
 
-/* One envelope of a push: 0 with r filled, or an error for the request. */
-static int
-hub_push_one(struct hub *h, const char *device, const struct hub_dev *dev,
-    size_t idx, const uint8_t *p, size_t n, uint64_t *raw_total,
-    struct hub_result *r, struct rk_why *why)
-{
-	sqlite3 *db = store_db(h->s);
-	struct envelope e;
-	struct hub_walk w;
-	struct rk_why ewhy = { "" };
-	char origin[65], room[65], reason[400];
-	int64_t now = rk_now_ms(h->clock);
-	int rc, verdict, member;
-
-	memset(&e, 0, sizeof(e));
-	if (envelope_peek(p, n, origin, room) != 0)
-		return rk_whyf(why, RK_EPROTO, "envelope %zu: malformed or "
-		    "truncated head", idx + 1);
-	if (strcmp(origin, device) != 0)
-		return rk_whyf(why, RK_EDENIED, "envelope %zu comes from "
-		    "device %s, not from %s who signed the request: relaying "
-		    "is not supported yet", idx + 1, origin, device);
-	if ((rc = envelope_decode_why(p, n, dev->sign_pk, &e, &ewhy)) != 0)
-		return rk_whyf(why, rc, "envelope %zu: %s", idx + 1, ewhy.text);
-	if ((*raw_total += e.changeset_len) > HUB_PUSH_MAX_RAW) {
-		rc = rk_whyf(why, RK_EPROTO, "the push expands to more than %u "
-		    "bytes: send fewer envelopes per request",
-		    HUB_PUSH_MAX_RAW);
-		goto out;
-	}
-	memcpy(r->origin, e.origin, sizeof(r->origin));
-	memcpy(r->room, e.room, sizeof(r->room));
-	r->seq_first = e.seq_first;
-	r->seq_last = e.seq_last;
-
-	if (e.schema_version < 1 || e.schema_version > schema_version()) {
-		rc = hub_refuse(db, r, 0, now, "unknown schema version %u "
-		    "(this hub knows 1..%d)", (unsigned)e.schema_version,
-		    schema_version());
-		goto out;
-	}
-	if ((rc = hub_dedupe(db, r, &verdict)) != 0)
-		goto out;
-	if (verdict == 1)
-		goto out;
-	if (verdict == 2) {
-		rc = hub_refuse(db, r, 0, now, "overlapping sequence range: "
-		    "%llu..%llu overlaps an envelope received before",
-		    (unsigned long long)e.seq_first,
-		    (unsigned long long)e.seq_last);
-		goto out;
-	}
-	if (!id_valid_name(e.room)) {
-		rc = hub_refuse(db, r, 1, now, "room id '%s' is not valid "
-		    "(letters, digits, '.', '_', '-')", e.room);
-		goto out;
-	}
-	/* A purged room takes nothing, nor may it be made again. */
-	if ((rc = retention_purged(db, e.room, reason, sizeof(reason))) < 0)
-		goto out;
-	if (rc == 1) {
-		rc = hub_refuse(db, r, 1, now, "%s", reason);
-		goto out;
-	}
-	if ((rc = hub_walk(h, &e, dev->staff, &w, reason,
-	    sizeof(reason))) == RK_EPROTO) {
-		rc = rk_whyf(why, RK_EPROTO, "envelope %zu (%s %llu..%llu): "
-		    "the changeset is malformed or truncated", idx + 1,
-		    e.origin, (unsigned long long)e.seq_first,
-		    (unsigned long long)e.seq_last);
-		goto out;
-	}
-	if (rc == 1) {
-		rc = hub_refuse(db, r, 1, now, "%s", reason);
-		goto out;
-	}
-	if (rc != 0)
-		goto out;
-	if ((member = hub_is_member(db, e.room, dev->staff)) < 0) {
-		rc = member;
-		goto out;
-	}
-	/* An archived room is read-only: only the audit notes of reads
-	 * made in it still arrive. */
-	if (w.not_audit) {
-		int64_t archived = 0;
-
-		if ((rc = hub_int(db, "SELECT EXISTS (SELECT 1 FROM rooms WHERE "
-		    "room_id = ?1 AND status = 'archived')", e.room,
-		    &archived)) != 0)
-			goto out;
-		if (archived) {
-			rc = hub_refuse(db, r, 1, now, "room %s is archived: "
-			    "read-only", e.room);
-			goto out;
-		}
-	}
-	/* An invitee answers its invitation before it is a member. */
-	if (!member && w.own_answer &&
-	    (member = hub_is_member_or(db, e.room, dev->staff, 1)) < 0) {
-		rc = member;
-		goto out;
-	}
-	if (!member) {
-		int64_t exists = 0;
-
-		if ((rc = hub_int(db, "SELECT EXISTS (SELECT 1 FROM rooms "
-		    "WHERE room_id = ?1)", e.room, &exists)) != 0)
-			goto out;
-		if (exists || !w.creates_room || !w.adds_staff) {
-			rc = hub_refuse(db, r, 1, now, "staff %s is not a "
-			    "member of room %s", dev->staff, e.room);
-			goto out;
-		}
-	}
-	if (store_hlc_observe(h->s, e.hlc) != 0) {
-		char t[40];
-
-		hlc_format(e.hlc, t, sizeof(t));
-		rc = hub_refuse(db, r, 0, now, "timestamp %s is too far ahead "
-		    "of the hub's clock: check the device's clock", t);
-		goto out;
-	}
-	rc = hub_apply(h, &e, &w, now, r);
-out:
-	envelope_release(&e);
-	return rc;
-}
-
 struct hub_items {
 	const uint8_t **p;
 	size_t *n;
 	size_t count, cap;
 };
+
+/*
+ * Reading a push's envelopes ahead of their apply.  Verifying a signature,
+ * inflating the changeset and walking it (hub_walk) need no database, so
+ * while the request's thread applies envelope i under the store lock, a
+ * reader thread verifies, inflates and walks i+1, i+2, ...  Envelopes are
+ * taken in order by whichever thread comes to them first: the applying
+ * thread reads one itself when the reader has not reached it (or there is
+ * no reader), so the result and every refusal and error are the same as
+ * reading them one by one, in the same order.  What is read ahead waits,
+ * decompressed, until applied: at most HUB_AHEAD_MAX_RAW bytes of it.
+ */
+#define HUB_AHEAD_MAX_RAW (32u * 1024 * 1024)
+
+void
+hub_set_read_ahead(struct hub *h, size_t max_raw)
+{
+	h->ahead_max = max_raw;
+}
+
+/* One envelope as read: state 0 not taken, 1 being read, 2 read. */
+struct hub_read {
+	int state;
+	int rc;			/* 0, or the request's error (why) */
+	struct rk_why why;
+	struct envelope e;	/* decoded when rc == 0: envelope_release */
+	int wrc;		/* hub_walk's: 0, 1 refused (reason), rk_err */
+	struct hub_walk w;
+	char reason[400];
+};
+
+struct hub_reader {
+	struct hub *h;
+	const char *device;
+	const struct hub_dev *dev;
+	const struct hub_items *items;
+	struct hub_read *r;	/* items->count of them */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t next;		/* the first envelope not taken */
+	size_t applying;	/* the envelope the applying thread is at */
+	size_t ahead_raw;	/* read and not yet released */
+	size_t ahead_max;	/* HUB_AHEAD_MAX_RAW but for tests */
+	int stop;
+};
+
+/* Verifies, inflates and walks envelope idx into r (no lock held). */
+static void
+hub_read_one(struct hub *h, const char *device, const struct hub_dev *dev,
+    size_t idx, const uint8_t *p, size_t n, struct hub_read *r)
+{
+	struct rk_why ewhy = { "" };
+	char origin[65], room[65];
+	int rc;
+
+	if (envelope_peek(p, n, origin, room) != 0) {
+		r->rc = rk_whyf(&r->why, RK_EPROTO, "envelope %zu: malformed "
+		    "or truncated head", idx + 1);
+		return;
+	}
+	if (strcmp(origin, device) != 0) {
+		r->rc = rk_whyf(&r->why, RK_EDENIED, "envelope %zu comes from "
+		    "device %s, not from %s who signed the request: relaying "
+		    "is not supported yet", idx + 1, origin, device);
+		return;
+	}
+	if ((rc = envelope_decode_why(p, n, dev->sign_pk, &r->e,
+	    &ewhy)) != 0) {
+		r->rc = rk_whyf(&r->why, rc, "envelope %zu: %s", idx + 1,
+		    ewhy.text);
+		return;
+	}
+	r->wrc = hub_walk(h, &r->e, dev->staff, &r->w, r->reason,
+	    sizeof(r->reason));
+}
+
+/* Takes envelope idx to read if nobody has: 1 taken, 0 not (mu held). */
+static int
+hub_reader_take(struct hub_reader *rd, size_t idx)
+{
+	if (rd->r[idx].state != 0 || rd->next != idx)
+		return 0;
+	rd->r[idx].state = 1;
+	rd->next = idx + 1;
+	return 1;
+}
+
+static void *
+hub_reader_main(void *arg)
+{
+	struct hub_reader *rd = arg;
+	size_t idx;
+
+	pthread_mutex_lock(&rd->mu);
+	while (!rd->stop && rd->next < rd->items->count) {
+		/* Not too far ahead of the apply, in memory. */
+		if (rd->ahead_raw >= rd->ahead_max &&
+		    rd->next > rd->applying) {
+			pthread_cond_wait(&rd->cv, &rd->mu);
+			continue;
+		}
+		idx = rd->next;
+		(void)hub_reader_take(rd, idx);
+		pthread_mutex_unlock(&rd->mu);
+		hub_read_one(rd->h, rd->device, rd->dev, idx,
+		    rd->items->p[idx], rd->items->n[idx], &rd->r[idx]);
+		pthread_mutex_lock(&rd->mu);
+		rd->r[idx].state = 2;
+		if (rd->r[idx].rc == 0)
+			rd->ahead_raw += rd->r[idx].e.changeset_len;
+		/* A request error ends the request there: stop reading. */
+		if (rd->r[idx].rc != 0 || rd->r[idx].wrc == RK_EPROTO)
+			rd->stop = 1;
+		pthread_cond_broadcast(&rd->cv);
+	}
+	pthread_mutex_unlock(&rd->mu);
+	return NULL;
+}
+
+/* Envelope idx, read: by this thread if the reader has not taken it. */
+static struct hub_read *
+hub_reader_get(struct hub_reader *rd, size_t idx)
+{
+	struct hub_read *r = &rd->r[idx];
+
+	pthread_mutex_lock(&rd->mu);
+	rd->applying = idx;
+	pthread_cond_broadcast(&rd->cv);
+	if (hub_reader_take(rd, idx)) {
+		pthread_mutex_unlock(&rd->mu);
+		hub_read_one(rd->h, rd->device, rd->dev, idx, rd->items->p[idx],
+		    rd->items->n[idx], r);
+		pthread_mutex_lock(&rd->mu);
+		r->state = 2;
+		if (r->rc == 0)
+			rd->ahead_raw += r->e.changeset_len;
+	}
+	while (r->state != 2)
+		pthread_cond_wait(&rd->cv, &rd->mu);
+	pthread_mutex_unlock(&rd->mu);
+	return r;
+}
+
+/* Done with envelope idx: its changeset is freed. */
+static void
+hub_reader_put(struct hub_reader *rd, size_t idx)
+{
+	struct hub_read *r = &rd->r[idx];
+
+	pthread_mutex_lock(&rd->mu);
+	if (r->rc == 0)
+		rd->ahead_raw -= r->e.changeset_len;
+	envelope_release(&r->e);
+	pthread_cond_broadcast(&rd->cv);
+	pthread_mutex_unlock(&rd->mu);
+}
+
+/* One envelope of a push, read (r): 0 with res filled, or an error for
+ * the request. */
+static int
+hub_push_one(struct hub *h, const struct hub_dev *dev, size_t idx,
+    struct hub_read *rd, uint64_t *raw_total, struct hub_result *r,
+    struct rk_why *why)
+{
+	sqlite3 *db = store_db(h->s);
+	struct envelope *e = &rd->e;
+	char reason[400];
+	int64_t now = rk_now_ms(h->clock);
+	int rc, verdict, member;
+
+	if (rd->rc != 0) {
+		if (why != NULL)
+			*why = rd->why;
+		return rd->rc;
+	}
+	if ((*raw_total += e->changeset_len) > HUB_PUSH_MAX_RAW)
+		return rk_whyf(why, RK_EPROTO, "the push expands to more than "
+		    "%u bytes: send fewer envelopes per request",
+		    HUB_PUSH_MAX_RAW);
+	memcpy(r->origin, e->origin, sizeof(r->origin));
+	memcpy(r->room, e->room, sizeof(r->room));
+	r->seq_first = e->seq_first;
+	r->seq_last = e->seq_last;
+
+	if (e->schema_version < 1 || e->schema_version > schema_version())
+		return hub_refuse(db, r, 0, now, "unknown schema version %u "
+		    "(this hub knows 1..%d)", (unsigned)e->schema_version,
+		    schema_version());
+	if ((rc = hub_dedupe(db, r, &verdict)) != 0)
+		return rc;
+	if (verdict == 1)
+		return 0;
+	if (verdict == 2)
+		return hub_refuse(db, r, 0, now, "overlapping sequence range: "
+		    "%llu..%llu overlaps an envelope received before",
+		    (unsigned long long)e->seq_first,
+		    (unsigned long long)e->seq_last);
+	if (!id_valid_name(e->room))
+		return hub_refuse(db, r, 1, now, "room id '%s' is not valid "
+		    "(letters, digits, '.', '_', '-')", e->room);
+	/* A purged room takes nothing, nor may it be made again. */
+	if ((rc = retention_purged(db, e->room, reason, sizeof(reason))) < 0)
+		return rc;
+	if (rc == 1)
+		return hub_refuse(db, r, 1, now, "%s", reason);
+	/* The walk was made as the envelope was read. */
+	if (rd->wrc == RK_EPROTO)
+		return rk_whyf(why, RK_EPROTO, "envelope %zu (%s %llu..%llu): "
+		    "the changeset is malformed or truncated", idx + 1,
+		    e->origin, (unsigned long long)e->seq_first,
+		    (unsigned long long)e->seq_last);
+	if (rd->wrc == 1)
+		return hub_refuse(db, r, 1, now, "%s", rd->reason);
+	if (rd->wrc != 0)
+		return rd->wrc;
+	if ((member = hub_is_member(db, e->room, dev->staff)) < 0)
+		return member;
+	/* An archived room is read-only: only the audit notes of reads
+	 * made in it still arrive. */
+	if (rd->w.not_audit) {
+		int64_t archived = 0;
+
+		if ((rc = hub_int(db, "SELECT EXISTS (SELECT 1 FROM rooms WHERE "
+		    "room_id = ?1 AND status = 'archived')", e->room,
+		    &archived)) != 0)
+			return rc;
+		if (archived)
+			return hub_refuse(db, r, 1, now, "room %s is archived: "
+			    "read-only", e->room);
+	}
+	/* An invitee answers its invitation before it is a member. */
+	if (!member && rd->w.own_answer &&
+	    (member = hub_is_member_or(db, e->room, dev->staff, 1)) < 0)
+		return member;
+	if (!member) {
+		int64_t exists = 0;
+
+		if ((rc = hub_int(db, "SELECT EXISTS (SELECT 1 FROM rooms "
+		    "WHERE room_id = ?1)", e->room, &exists)) != 0)
+			return rc;
+		if (exists || !rd->w.creates_room || !rd->w.adds_staff)
+			return hub_refuse(db, r, 1, now, "staff %s is not a "
+			    "member of room %s", dev->staff, e->room);
+	}
+	if (store_hlc_observe(h->s, e->hlc) != 0) {
+		char t[40];
+
+		hlc_format(e->hlc, t, sizeof(t));
+		return hub_refuse(db, r, 0, now, "timestamp %s is too far "
+		    "ahead of the hub's clock: check the device's clock", t);
+	}
+	return hub_apply(h, e, &rd->w, now, r);
+}
 
 static int
 hub_collect(void *arg, const uint8_t *env, size_t len)
@@ -1285,12 +1413,18 @@ hub_push(struct hub *h, const char *device_id, const uint8_t *body,
 {
 	sqlite3 *db = store_db(h->s);
 	struct hub_items items = { NULL, NULL, 0, 0 };
+	struct hub_reader rd;
 	struct hub_result *res = NULL;
 	struct hub_dev dev;
+	pthread_t reader;
 	uint64_t raw_total = 0;
 	json_t *o;
 	size_t i;
-	int rc, locked = 0;
+	int rc, locked = 0, reading = 0;
+
+	memset(&rd, 0, sizeof(rd));
+	pthread_mutex_init(&rd.mu, NULL);
+	pthread_cond_init(&rd.cv, NULL);
 
 	if ((rc = envelope_split(body, len, hub_collect, &items)) != 0) {
 		if (rc == RK_EPROTO)
@@ -1322,9 +1456,26 @@ hub_push(struct hub *h, const char *device_id, const uint8_t *body,
 		rk_whyf(why, rc, "cannot start the push");
 		goto out;
 	}
+	rd.h = h;
+	rd.device = device_id;
+	rd.dev = &dev;
+	rd.items = &items;
+	rd.ahead_max = h->ahead_max ? h->ahead_max : HUB_AHEAD_MAX_RAW;
+	if (items.count > 0 && (rd.r = calloc(items.count,
+	    sizeof(*rd.r))) == NULL) {
+		rc = RK_ENOMEM;
+		hub_rollback(db);
+		goto out;
+	}
+	/* Without a reader thread this thread reads every envelope. */
+	if (items.count > 1 && pthread_create(&reader, NULL, hub_reader_main,
+	    &rd) == 0)
+		reading = 1;
 	for (i = 0; i < items.count; i++) {
-		if ((rc = hub_push_one(h, device_id, &dev, i, items.p[i],
-		    items.n[i], &raw_total, &res[i], why)) != 0) {
+		rc = hub_push_one(h, &dev, i, hub_reader_get(&rd, i),
+		    &raw_total, &res[i], why);
+		hub_reader_put(&rd, i);
+		if (rc != 0) {
 			if (why != NULL && why->text[0] == '\0')
 				rk_whyf(why, rc, "envelope %zu: %s", i + 1,
 				    rk_strerror(rc));
@@ -1348,8 +1499,20 @@ hub_push(struct hub *h, const char *device_id, const uint8_t *body,
 	*out = o;	/* the caller's: json_decref */
 	rc = 0;
 out:
+	if (reading) {
+		pthread_mutex_lock(&rd.mu);
+		rd.stop = 1;
+		pthread_cond_broadcast(&rd.cv);
+		pthread_mutex_unlock(&rd.mu);
+		pthread_join(reader, NULL);
+	}
 	if (locked)
 		store_unlock(h->s);
+	for (i = 0; rd.r != NULL && i < items.count; i++)
+		envelope_release(&rd.r[i].e);
+	free(rd.r);
+	pthread_cond_destroy(&rd.cv);
+	pthread_mutex_destroy(&rd.mu);
 	free(res);
 	free(items.p);
 	free(items.n);

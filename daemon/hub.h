@@ -59,6 +59,10 @@ int hub_open(struct store *s, const struct keys *k,
     const struct rk_clock *clock, struct hub **out) RK_MUST_CHECK;
 void hub_close(struct hub *h);
 
+/* How many decompressed bytes of a push's envelopes may be read ahead of
+ * their apply (hub.c); 0 restores the default.  For tests. */
+void hub_set_read_ahead(struct hub *h, size_t max_raw);
+
 /*
  * The hub's signature (wire.h, ANSWER SIGNATURE) on a 2xx answer of
  * status and body to the request device signed with nonce, as 128 hex

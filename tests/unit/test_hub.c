@@ -1111,6 +1111,129 @@ le_append(struct buf *b, uint64_t v, int n)
 	}
 }
 
+/*
+ * A push of many envelopes is read ahead of its apply by another thread
+ * (hub.c); the results, refusals and errors must be those of reading them
+ * one by one, in order, whether the reader runs far ahead or in step.
+ */
+static void
+push_many(struct fx *f, size_t ahead, int64_t *seqs, size_t n)
+{
+	struct buf body = BUF_INIT;
+	struct rk_why why = { "" };
+	json_t *out = NULL;
+	void *cs = NULL;
+	int64_t h0 = head(f);
+	size_t i, bad = n * 3 / 4;
+	int nc = 0, rc;
+
+	hub_set_read_ahead(f->hub, ahead);
+	/* Envelope bad+1 signed with another device's key: nothing of the
+	 * request applies, and the error names that envelope. */
+	for (i = 0; i < n; i++) {
+		if (i == bad) {
+			struct keys k = f->a.k;
+
+			memcpy(f->a.k.sign_sk, f->b.k.sign_sk, 64);
+			env_outbox(&f->a, seqs[i], 0, &body);
+			f->a.k = k;
+		} else {
+			env_outbox(&f->a, seqs[i], 0, &body);
+		}
+	}
+	rc = push(f, "devA", &body, &out, &why);
+	assert_int_equal(rc, RK_EAUTH);
+	assert_has(why.text, "signature");
+	{
+		char want[32];
+
+		snprintf(want, sizeof(want), "envelope %zu:", bad + 1);
+		assert_has(why.text, want);
+	}
+	assert_null(out);
+	assert_int_equal(head(f), h0);
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM posts"), 0);
+
+	/* A malformed changeset late in the request fails it too. */
+	body.len = 0;
+	for (i = 0; i < n; i++)
+		env_outbox(&f->a, seqs[i], 0, &body);
+	env_raw(&body, "devA", "r1", 9000, 9000, 1, now_hlc(f),
+	    spinning_changeset, sizeof(spinning_changeset), f->a.k.sign_sk);
+	rc = push(f, "devA", &body, &out, &why);
+	assert_int_equal(rc, RK_EPROTO);
+	{
+		char want[32];
+
+		snprintf(want, sizeof(want), "envelope %zu ", n + 1);
+		assert_has(why.text, want);
+	}
+	assert_has(why.text, "malformed");
+	assert_int_equal(head(f), h0);
+
+	/* All of them, with a row of another room at a third of the way:
+	 * that one refused, every other applied, in order. */
+	body.len = 0;
+	craft(store_db(f->a.s), "INSERT INTO posts (room_id, id, author, "
+	    "created_at, body, hlc) VALUES ('r2', 'p-bad', 'cm-1', 1, 'x', 1)",
+	    &cs, &nc);
+	for (i = 0; i < n; i++) {
+		if (i == n / 3)
+			env_raw(&body, "devA", "r1", 9001, 9001, 1, now_hlc(f),
+			    cs, (size_t)nc, f->a.k.sign_sk);
+		env_outbox(&f->a, seqs[i], 0, &body);
+	}
+	sqlite3_free(cs);
+	out = push_ok(f, "devA", &body);
+	assert_int_equal(json_array_size(json_object_get(out, "results")),
+	    n + 1);
+	for (i = 0; i <= n; i++) {
+		if (i == n / 3) {
+			assert_string_equal(rstatus(out, i), "refused");
+			assert_has(rreason(out, i), "row of room r2");
+			continue;
+		}
+		assert_string_equal(rstatus(out, i), "applied");
+		assert_int_equal(rseq(out, i), h0 + 1 + (int64_t)i -
+		    (i > n / 3));
+	}
+	assert_int_equal(head(f), h0 + (int64_t)n);
+	assert_int_equal(tu_qint(hdb(f), "SELECT count(*) FROM posts WHERE "
+	    "room_id = 'r1'"), (int64_t)n - 1);
+	json_decref(out);
+	buf_release(&body);
+	hub_set_read_ahead(f->hub, 0);
+}
+
+static void
+read_ahead_case(struct fx *f, size_t ahead)
+{
+	int64_t seqs[150];
+	char text[64];
+	size_t i, n = sizeof(seqs) / sizeof(seqs[0]);
+
+	seqs[0] = dev_room(&f->a, "r1", "[\"dr-1\"]");
+	for (i = 1; i < n; i++) {
+		snprintf(text, sizeof(text), "訪問記録 %zu", i);
+		seqs[i] = dev_post(&f->a, "r1", text);
+	}
+	push_many(f, ahead, seqs, n);
+}
+
+/* In step: nothing is read past the envelope being applied. */
+static void
+test_push_read_ahead_in_step(void **state)
+{
+	read_ahead_case(*state, 1);
+}
+
+/* As far ahead as the reader gets. */
+static void
+test_push_read_ahead_far(void **state)
+{
+	read_ahead_case(*state, 0);
+}
+
 static void
 test_push_zstd_bomb(void **state)
 {
@@ -2363,6 +2486,8 @@ main(void)
 		T(test_push_more_refusals),
 		T(test_push_bad_signature),
 		T(test_push_truncated_and_malformed),
+		T(test_push_read_ahead_in_step),
+		T(test_push_read_ahead_far),
 		T(test_push_zstd_bomb),
 		T(test_room_rules),
 		T(test_enrolment),
