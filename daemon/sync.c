@@ -730,11 +730,47 @@ batch_purge(sqlite3 *db, const char *room)
 	return rc;
 }
 
+/*
+ * A hub change of INSERTs only (new posts, visits, notes: most of what a
+ * pull brings) through the cached INSERTs of fast, inside a savepoint:
+ * sqlite3changeset_apply would prepare its statements again for every
+ * entry.  1 when it went in, each row checked for its room as it went;
+ * 0 when it must be applied the general way (a change that is not an
+ * INSERT, or a row whose key or another constraint refuses it: the hub's
+ * change then wins as cs_conflict_force decides), nothing of it left; an
+ * rk_err for a change of the wrong room or the replica's own failures.
+ */
+static int
+batch_apply_inserts(sqlite3 *db, const struct pull_entry *e,
+    struct csins *fast, int *hlc_cols, uint64_t *hlc_seen,
+    struct rk_why *why)
+{
+	struct snap_row sr = { db, e->room, hlc_cols, hlc_seen, why };
+	int rc, xrc;
+
+	if ((rc = db_exec(db, "SAVEPOINT hub_entry")) != 0)
+		return rc;
+	rc = csins_apply_each(fast, e->changeset, e->changeset_len,
+	    snap_row_check, &sr);
+	if (rc == RK_EEXIST || rc == RK_EINVAL) {
+		why->text[0] = '\0';
+		if ((xrc = db_exec(db, "ROLLBACK TO hub_entry")) != 0)
+			rc = xrc;
+		else
+			rc = 0;
+	} else if (rc == 0) {
+		rc = 1;
+	}
+	if ((xrc = db_exec(db, "RELEASE hub_entry")) != 0 && rc >= 0)
+		rc = xrc;
+	return rc;
+}
+
 static int
 batch_apply_entries(sqlite3 *db, const struct pull_response *r,
     const char *const *only, size_t nonly, const char *const *skip,
-    size_t nskip, struct csins *ins, int *hlc_cols, uint64_t *hlc_seen,
-    struct rk_why *why)
+    size_t nskip, struct csins *ins, struct csins *fast, int *hlc_cols,
+    uint64_t *hlc_seen, struct rk_why *why)
 {
 	size_t i;
 	int rc;
@@ -767,6 +803,15 @@ batch_apply_entries(sqlite3 *db, const struct pull_response *r,
 				    "new row, or a row that does not fit its "
 				    "table" : sqlite3_errmsg(db));
 			continue;
+		}
+		if (fast != NULL && (rc = batch_apply_inserts(db, e, fast,
+		    hlc_cols, hlc_seen, why)) != 0) {
+			if (rc == 1)
+				continue;
+			if (why->text[0] != '\0')
+				return rc;	/* the row check said why */
+			return rk_whyf(why, rc, "cannot apply the hub's change "
+			    "%" PRIu64 ": %s", e->hub_seq, sqlite3_errmsg(db));
 		}
 		if ((rc = cs_check_scope(e->changeset, e->changeset_len,
 		    e->room, why)) != 0)
@@ -1208,14 +1253,22 @@ sync_apply_batch(sqlite3 *db, struct sync_batch *b, struct rk_why *why)
 		if ((rc = csins_new(db, 1, &ins)) != 0)
 			goto dberr;
 		rc = batch_apply_entries(db, b->snap, b->snap_rooms, b->nsnap,
-		    NULL, 0, ins, hlc_cols, &b->hlc_seen, why);
+		    NULL, 0, ins, NULL, hlc_cols, &b->hlc_seen, why);
 		csins_free(ins);
 		if (rc != 0)
 			goto out;
 	}
-	if (b->pull != NULL && (rc = batch_apply_entries(db, b->pull, NULL, 0,
-	    b->purge, b->npurge, NULL, hlc_cols, &b->hlc_seen, why)) != 0)
-		goto out;
+	if (b->pull != NULL && b->pull->count > 0) {
+		struct csins *fast = NULL;
+
+		if ((rc = csins_new(db, 0, &fast)) != 0)
+			goto dberr;
+		rc = batch_apply_entries(db, b->pull, NULL, 0, b->purge,
+		    b->npurge, NULL, fast, hlc_cols, &b->hlc_seen, why);
+		csins_free(fast);
+		if (rc != 0)
+			goto out;
+	}
 	if ((rc = batch_reapply(db, b, cursor)) != 0) {
 		rk_whyf(why, rc, "cannot re-apply pending changes: %s",
 		    sqlite3_errmsg(db));

@@ -1262,6 +1262,52 @@ test_change_outside_its_room_refused(void **state)
 	}
 }
 
+/*
+ * A hub change of new rows goes in by cached INSERTs; one that is not
+ * INSERTs only, or whose row is already here (a replica that drifted),
+ * the general way, the hub's row winning.  Either way the room ends as
+ * the hub's, every row once.
+ */
+static void
+test_pull_inserts_fast_and_fallback(void **state)
+{
+	struct fx *f = *state;
+	struct pull_response r;
+
+	start_in_step(f);
+	/* Drift: a row the hub is about to send, here already with another
+	 * body (not through the outbox). */
+	exec(db_of(f), "INSERT INTO posts VALUES ('r1', 'drift', 'dr', 4,"
+	    " 'stale text', NULL, 4)");
+	resp_init(&r, 0, 0);
+	hub_change(f, &r, "r1", "INSERT INTO posts VALUES ('r1', 'n1', 'dr',"
+	    " 5, 'first', NULL, 5); INSERT INTO posts VALUES ('r1', 'n2',"
+	    " 'dr', 5, 'second', NULL, 5)");
+	/* The new row first, the one already here second: the first must
+	 * not be left in twice when the entry goes the general way. */
+	hub_change(f, &r, "r1", "INSERT INTO posts VALUES ('r1', 'n3', 'dr',"
+	    " 6, 'third', NULL, 6); INSERT INTO posts VALUES ('r1', 'drift',"
+	    " 'dr', 6, 'hub text', NULL, 6)");
+	/* A new row and an edit in one change. */
+	hub_change(f, &r, "r2", "INSERT INTO posts VALUES ('r2', 'm1', 'dr',"
+	    " 7, 'other room', NULL, 7)");
+	hub_change(f, &r, "r2", "INSERT INTO posts VALUES ('r2', 'm2', 'dr',"
+	    " 8, 'more', NULL, 8); UPDATE posts SET body = 'edited', hlc = 8"
+	    " WHERE id = 'm1'");
+	r.next_cursor = r.head = f->hub_seq;
+	pull(f, &r);
+	pull_response_release(&r);
+	assert_string_equal(qtext(db_of(f), "SELECT body FROM posts WHERE id ="
+	    " 'drift'"), "hub text");
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM posts WHERE"
+	    " room_id = 'r1' AND id IN ('n1', 'n2', 'n3', 'drift')"), 4);
+	assert_string_equal(qtext(db_of(f), "SELECT body FROM posts WHERE id ="
+	    " 'm1'"), "edited");
+	assert_same_room(db_of(f), f->hub, "r1");
+	assert_same_room(db_of(f), f->hub, "r2");
+	assert_int_equal(cursor_of(f), (int64_t)f->hub_seq);
+}
+
 /* The largest hlc the hub's rows carry is handed back for the clock. */
 static void
 test_hlc_seen(void **state)
@@ -2226,6 +2272,7 @@ main(void)
 		T(test_purge_removes_only_that_room),
 		T(test_snapshot_replaces_room_keeps_pending),
 		T(test_change_outside_its_room_refused),
+		T(test_pull_inserts_fast_and_fallback),
 		T(test_hlc_seen),
 		T(test_pull_check),
 		T(test_backoff),
