@@ -1022,27 +1022,41 @@ out:
 	return rc;
 }
 
-int
-pull_writer_add(struct pull_writer *w, uint64_t hub_seq, const char *room,
-    const uint8_t *changeset, size_t len)
+/* An entry's head, z_len 0 for now; returns where its frame starts. */
+static int
+pull_entry_head(struct pull_writer *w, uint64_t hub_seq, const char *room,
+    uint64_t raw_len, size_t *zoff)
 {
-	size_t start = w->b.len, zoff;
 	int rlen = env_id_len(room, 0), rc;
-	ZSTD_CCtx *cctx;
 
-	if (rlen < 0 || hub_seq > ENV_I64_MAX || len > WIRE_MAX_RAW ||
-	    (changeset == NULL && len > 0) || w->count == UINT32_MAX ||
-	    w->raw_total + len > ENVELOPE_PULL_MAX_RAW) {
+	if (rlen < 0 || hub_seq > ENV_I64_MAX || raw_len > WIRE_MAX_RAW ||
+	    w->count == UINT32_MAX ||
+	    w->raw_total + raw_len > ENVELOPE_PULL_MAX_RAW) {
 		log_warnx("pull: refusing a bad entry (room, hub_seq or size)");
 		return RK_EINVAL;
 	}
 	if ((rc = buf_le(&w->b, hub_seq, 8)) != 0 ||
 	    (rc = buf_le(&w->b, (uint64_t)rlen, 1)) != 0 ||
 	    (rc = buf_append(&w->b, room, (size_t)rlen)) != 0 ||
-	    (rc = buf_le(&w->b, len, 4)) != 0 ||
+	    (rc = buf_le(&w->b, raw_len, 4)) != 0 ||
 	    (rc = buf_le(&w->b, 0, 4)) != 0)	/* z_len, set below */
+		return rc;
+	*zoff = w->b.len;
+	return 0;
+}
+
+int
+pull_writer_add(struct pull_writer *w, uint64_t hub_seq, const char *room,
+    const uint8_t *changeset, size_t len)
+{
+	size_t start = w->b.len, zoff;
+	ZSTD_CCtx *cctx;
+	int rc;
+
+	if (changeset == NULL && len > 0)
+		return RK_EINVAL;
+	if ((rc = pull_entry_head(w, hub_seq, room, len, &zoff)) != 0)
 		goto out;
-	zoff = w->b.len;
 	if ((cctx = env_cctx()) == NULL) {
 		rc = RK_ENOMEM;
 		goto out;
@@ -1057,6 +1071,91 @@ out:
 	if (rc != 0)
 		w->b.len = start;	/* the writer stays as it was */
 	return rc;
+}
+
+int
+pull_writer_add_frame(struct pull_writer *w, uint64_t hub_seq,
+    const char *room, const uint8_t *frame, size_t zlen)
+{
+	size_t start = w->b.len, zoff;
+	uint64_t raw_len;
+	int rc;
+
+	if ((rc = pull_frame_size(frame, zlen, &raw_len)) != 0 ||
+	    (rc = pull_entry_head(w, hub_seq, room, raw_len, &zoff)) != 0 ||
+	    (rc = buf_append(&w->b, frame, zlen)) != 0)
+		goto out;
+	le_put(w->b.data + zoff - 4, zlen, 4);
+	w->count++;
+	w->raw_total += raw_len;
+out:
+	if (rc != 0)
+		w->b.len = start;
+	return rc;
+}
+
+int
+pull_frame_make(const uint8_t *changeset, size_t len, struct buf *out)
+{
+	ZSTD_CCtx *cctx;
+	int rc;
+
+	if ((rc = env_init()) != 0)
+		return rc;
+	if (len > WIRE_MAX_RAW || (changeset == NULL && len > 0))
+		return RK_EINVAL;
+	if ((cctx = env_cctx()) == NULL)
+		return RK_ENOMEM;
+	return env_deflate(cctx, ENVELOPE_DICT_NONE, changeset, len, out);
+}
+
+int
+pull_frame_is(const uint8_t *p, size_t n)
+{
+	return p != NULL && n >= 4 && le_get(p, 4) == ZSTD_MAGICNUMBER;
+}
+
+int
+pull_frame_size(const uint8_t *frame, size_t zlen, uint64_t *raw_len)
+{
+	unsigned long long fcs;
+	size_t r;
+
+	if (!pull_frame_is(frame, zlen) || zlen < ENV_FRAME_MIN)
+		return RK_EPROTO;
+	r = ZSTD_findFrameCompressedSize(frame, zlen);
+	if (ZSTD_isError(r) || r != zlen)
+		return RK_EPROTO;
+	fcs = ZSTD_getFrameContentSize(frame, zlen);
+	if (fcs == ZSTD_CONTENTSIZE_UNKNOWN || fcs == ZSTD_CONTENTSIZE_ERROR ||
+	    fcs > WIRE_MAX_RAW || ZSTD_getDictID_fromFrame(frame, zlen) != 0)
+		return RK_EPROTO;
+	*raw_len = fcs;
+	return 0;
+}
+
+int
+pull_frame_inflate(const uint8_t *frame, size_t zlen, uint8_t **out,
+    size_t *len)
+{
+	struct rk_why why = { "" };
+	ZSTD_DCtx *dctx;
+	uint64_t raw_len;
+	int rc;
+
+	if ((rc = env_init()) != 0)
+		return rc;
+	if ((rc = pull_frame_size(frame, zlen, &raw_len)) != 0)
+		return rc;
+	if ((dctx = env_dctx()) == NULL)
+		return RK_ENOMEM;
+	if ((rc = env_inflate(dctx, ENVELOPE_DICT_NONE, frame, zlen,
+	    (uint32_t)raw_len, out, &why)) != 0) {
+		log_warnx("pull frame: %s", why.text);
+		return rc;
+	}
+	*len = (size_t)raw_len;
+	return 0;
 }
 
 int

@@ -96,6 +96,25 @@ int pull_writer_new(uint64_t next_cursor, uint64_t head, const char *ctl_json,
     struct pull_writer **out) RK_MUST_CHECK;
 int pull_writer_add(struct pull_writer *w, uint64_t hub_seq,
     const char *room, const uint8_t *changeset, size_t len) RK_MUST_CHECK;
+/* The same with the entry's zstd frame made before (pull_frame_make),
+ * so a hub can keep a changeset as the frame a pull carries. */
+int pull_writer_add_frame(struct pull_writer *w, uint64_t hub_seq,
+    const char *room, const uint8_t *frame, size_t zlen) RK_MUST_CHECK;
+/* Appends to out the frame pull_writer_add would write for changeset:
+ * byte for byte what a pull entry carries. */
+int pull_frame_make(const uint8_t *changeset, size_t len, struct buf *out)
+    RK_MUST_CHECK;
+/* Whether p begins as a zstd frame does (a raw changeset cannot). */
+int pull_frame_is(const uint8_t *p, size_t n);
+/* The content size of such a frame, checked as a pull's decoder would
+ * (one whole frame, its size given and within WIRE_MAX_RAW, no
+ * dictionary); RK_EPROTO otherwise. */
+int pull_frame_size(const uint8_t *frame, size_t zlen, uint64_t *raw_len)
+    RK_MUST_CHECK;
+/* Decompresses such a frame into *out (malloc'd, the caller's to free()),
+ * *len bytes. */
+int pull_frame_inflate(const uint8_t *frame, size_t zlen, uint8_t **out,
+    size_t *len) RK_MUST_CHECK;
 /* Signs and hands the bytes to out; frees w either way. */
 int pull_writer_finish(struct pull_writer *w, const uint8_t hub_sign_sk[64],
     struct buf *out) RK_MUST_CHECK;

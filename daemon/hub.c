@@ -38,10 +38,18 @@
  *         room that was created or whose rooms/memberships/consents rows
  *         changed must pass hub_room_rules, else ROLLBACK TO and refuse.
  *      g. The captured canonical changeset (if not empty) is appended to
- *         local_hub_log under a new hub_seq; the envelope's origin is
- *         noted as the writer of what it set (local_hub_writers);
+ *         local_hub_log under a new hub_seq (LOG, below); the envelope's
+ *         origin is noted as the writer of what it set (local_hub_writers);
  *         local_hub_received records the result.  RELEASE.
  *   3. COMMIT, and only then the answer: acks are durable.
+ *
+ * LOG: local_hub_log.changeset holds the canonical changeset, raw, or --
+ * when it begins with the zstd frame magic (28 b5 2f fd), which a raw
+ * changeset never does -- the zstd frame of it without a dictionary that
+ * a pull entry carries (pull_frame_make), so that a pull copies it rather
+ * than compressing it again for every device.  Envelopes of new rows over
+ * HUB_LOG_FRAME_MIN that apply as they came are kept so; pull_frame_inflate
+ * gives the raw bytes back.  A purged room's entries are emptied (X'').
  *
  * Conflicts: the handler is conflicts_apply_on_conflict (conflicts.h), the
  * column-by-column merge of conflict/merge.h: APPLY -> REPLACE, OMIT ->
@@ -956,7 +964,7 @@ hub_on_conflict(void *arg, int kind, sqlite3_changeset_iter *it)
  */
 static int
 hub_apply(struct hub *h, const struct envelope *e, const struct hub_walk *w,
-    int64_t now, struct hub_result *r)
+    const struct buf *frame, int64_t now, struct hub_result *r)
 {
 	sqlite3 *db = store_db(h->s);
 	sqlite3_session *sess = NULL;
@@ -1052,6 +1060,7 @@ again:
 		canon = e->changeset;
 		n = (int)e->changeset_len;
 	} else {
+		frame = NULL;	/* of the envelope, not of what applied */
 		if (sqlite3session_changeset(sess, &n, &cs) != SQLITE_OK) {
 			rc = RK_ENOMEM;
 			goto rollback;
@@ -1062,7 +1071,11 @@ again:
 		sess = NULL;
 	}
 	if (n > 0) {
-		if ((rc = hub_log_append(db, e, now, canon, n, &hub_seq)) != 0)
+		/* The log keeps the frame a pull sends, when it was made. */
+		if ((rc = frame != NULL && frame->len > 0 ?
+		    hub_log_append(db, e, now, frame->data, (int)frame->len,
+		    &hub_seq) : hub_log_append(db, e, now, canon, n,
+		    &hub_seq)) != 0)
 			goto rollback;
 	} else if ((rc = hub_head(db, &hub_seq)) != 0) {
 		goto rollback;
@@ -1109,6 +1122,7 @@ struct hub_items {
  * decompressed, until applied: at most HUB_AHEAD_MAX_RAW bytes of it.
  */
 #define HUB_AHEAD_MAX_RAW (32u * 1024 * 1024)
+#define HUB_LOG_FRAME_MIN (2u * 1024)	/* see hub_read_one */
 
 void
 hub_set_read_ahead(struct hub *h, size_t max_raw)
@@ -1125,6 +1139,7 @@ struct hub_read {
 	int wrc;		/* hub_walk's: 0, 1 refused (reason), rk_err */
 	struct hub_walk w;
 	char reason[400];
+	struct buf frame;	/* the pull's frame of e's changeset, or empty */
 };
 
 struct hub_reader {
@@ -1170,6 +1185,18 @@ hub_read_one(struct hub *h, const char *device, const struct hub_dev *dev,
 	}
 	r->wrc = hub_walk(h, &r->e, dev->staff, &r->w, r->reason,
 	    sizeof(r->reason));
+	/*
+	 * An envelope of new rows is most likely its own canonical change
+	 * (hub_apply's fast path): its frame for the log is made here, off
+	 * the apply's thread, so pulls copy it instead of compressing it
+	 * again for each device.  Small ones are left to the pull.  If it
+	 * cannot be made the log keeps the raw changeset.
+	 */
+	if (r->wrc == 0 && !r->w.not_insert &&
+	    r->e.changeset_len > HUB_LOG_FRAME_MIN &&
+	    pull_frame_make(r->e.changeset, r->e.changeset_len,
+	    &r->frame) != 0)
+		r->frame.len = 0;
 }
 
 /* Takes envelope idx to read if nobody has: 1 taken, 0 not (mu held). */
@@ -1249,6 +1276,7 @@ hub_reader_put(struct hub_reader *rd, size_t idx)
 	if (r->rc == 0)
 		rd->ahead_raw -= r->e.changeset_len;
 	envelope_release(&r->e);
+	buf_release(&r->frame);
 	pthread_cond_broadcast(&rd->cv);
 	pthread_mutex_unlock(&rd->mu);
 }
@@ -1347,7 +1375,7 @@ hub_push_one(struct hub *h, const struct hub_dev *dev, size_t idx,
 		return hub_refuse(db, r, 0, now, "timestamp %s is too far "
 		    "ahead of the hub's clock: check the device's clock", t);
 	}
-	return hub_apply(h, e, &rd->w, now, r);
+	return hub_apply(h, e, &rd->w, &rd->frame, now, r);
 }
 
 static int
@@ -1508,8 +1536,10 @@ out:
 	}
 	if (locked)
 		store_unlock(h->s);
-	for (i = 0; rd.r != NULL && i < items.count; i++)
+	for (i = 0; rd.r != NULL && i < items.count; i++) {
 		envelope_release(&rd.r[i].e);
+		buf_release(&rd.r[i].frame);
+	}
 	free(rd.r);
 	pthread_cond_destroy(&rd.cv);
 	pthread_mutex_destroy(&rd.mu);
@@ -1726,16 +1756,27 @@ hub_pull(struct hub *h, const char *device_id, uint64_t after,
 	 * so rows are read into a list before the writer starts. */
 	{
 		struct ent { int64_t seq; char room[65]; uint8_t *cs;
-		    size_t n; } *ents = NULL;
+		    size_t n; int frame; } *ents = NULL;
 		unsigned i;
 
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			const uint8_t *blob = sqlite3_column_blob(st, 2);
 			size_t n = (size_t)sqlite3_column_bytes(st, 2);
 			const char *room = (const char *)
 			    sqlite3_column_text(st, 1);
+			uint64_t raw = n;
+			int frame = pull_frame_is(blob, n);
 
+			/* The answer's budget is of changeset bytes. */
+			if (frame && pull_frame_size(blob, n, &raw) != 0) {
+				log_warnx("hub: log entry %lld is a damaged "
+				    "frame", (long long)sqlite3_column_int64(st,
+				    0));
+				rc = RK_EDB;
+				break;
+			}
 			if (count == limit || (count > 0 &&
-			    bytes + n > HUB_PULL_MAX_BYTES)) {
+			    bytes + raw > HUB_PULL_MAX_BYTES)) {
 				more = 1;
 				break;
 			}
@@ -1753,15 +1794,15 @@ hub_pull(struct hub *h, const char *device_id, uint64_t after,
 			snprintf(ents[count].room, sizeof(ents[count].room),
 			    "%s", room ? room : "");
 			ents[count].n = n;
+			ents[count].frame = frame;
 			if ((ents[count].cs = malloc(n ? n : 1)) == NULL) {
 				rc = RK_ENOMEM;
 				break;
 			}
 			if (n > 0)
-				memcpy(ents[count].cs, sqlite3_column_blob(st,
-				    2), n);
+				memcpy(ents[count].cs, blob, n);
 			last = ents[count].seq;
-			bytes += n;
+			bytes += raw;
 			count++;
 		}
 		store_finalize(st);
@@ -1780,7 +1821,11 @@ hub_pull(struct hub *h, const char *device_id, uint64_t after,
 			rc = pull_writer_new(more ? (uint64_t)last :
 			    (uint64_t)head, (uint64_t)head, ctl_text, &w);
 		for (i = 0; i < count; i++) {
-			if (rc == 0)
+			if (rc == 0 && ents[i].frame)
+				rc = pull_writer_add_frame(w,
+				    (uint64_t)ents[i].seq, ents[i].room,
+				    ents[i].cs, ents[i].n);
+			else if (rc == 0)
 				rc = pull_writer_add(w, (uint64_t)ents[i].seq,
 				    ents[i].room, ents[i].cs, ents[i].n);
 			free(ents[i].cs);

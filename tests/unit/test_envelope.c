@@ -1227,6 +1227,66 @@ test_pull_writer_refuses(void **state RK_UNUSED)
 	pull_writer_free(w);
 }
 
+/* A frame made ahead (pull_frame_make) gives the same answer, byte for
+ * byte, as the writer compressing the changeset itself; what is not one
+ * whole frame of a known size without a dictionary is refused. */
+static void
+test_pull_frames_made_ahead(void **state RK_UNUSED)
+{
+	struct pull_writer *w = NULL;
+	struct buf a = BUF_INIT, b = BUF_INIT, z = BUF_INIT, bad = BUF_INIT;
+	struct pull_response r;
+	uint8_t big[6000], *raw = NULL;
+	uint64_t n64 = 0;
+	size_t i, n = 0;
+
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = g_cs[i % g_cs_len];
+	assert_int_equal(pull_writer_new(5, 6, "{}", &w), 0);
+	assert_int_equal(pull_writer_add(w, 3, "r", g_cs, g_cs_len), 0);
+	assert_int_equal(pull_writer_add(w, 4, "r", big, sizeof(big)), 0);
+	assert_int_equal(pull_writer_finish(w, hub_sk, &a), 0);
+
+	assert_int_equal(pull_writer_new(5, 6, "{}", &w), 0);
+	assert_int_equal(pull_frame_make(g_cs, g_cs_len, &z), 0);
+	assert_true(pull_frame_is(z.data, z.len));
+	assert_int_equal(pull_frame_size(z.data, z.len, &n64), 0);
+	assert_true(n64 == g_cs_len);
+	assert_int_equal(pull_writer_add_frame(w, 3, "r", z.data, z.len), 0);
+	z.len = 0;
+	assert_int_equal(pull_frame_make(big, sizeof(big), &z), 0);
+	assert_int_equal(pull_frame_inflate(z.data, z.len, &raw, &n), 0);
+	assert_int_equal(n, sizeof(big));
+	assert_memory_equal(raw, big, n);
+	free(raw);
+	assert_int_equal(pull_writer_add_frame(w, 4, "r", z.data, z.len), 0);
+
+	/* Refused, leaving nothing behind: not a frame, a raw changeset,
+	 * bytes after the frame, a cut frame. */
+	assert_false(pull_frame_is(g_cs, g_cs_len));
+	assert_int_equal(pull_writer_add_frame(w, 5, "r", g_cs, g_cs_len),
+	    RK_EPROTO);
+	assert_int_equal(buf_append(&bad, z.data, z.len), 0);
+	assert_int_equal(buf_append(&bad, "x", 1), 0);
+	assert_int_equal(pull_writer_add_frame(w, 5, "r", bad.data, bad.len),
+	    RK_EPROTO);
+	assert_int_equal(pull_writer_add_frame(w, 5, "r", z.data, z.len - 1),
+	    RK_EPROTO);
+	assert_int_equal(pull_frame_size(z.data, 3, &n64), RK_EPROTO);
+	assert_int_equal(pull_writer_finish(w, hub_sk, &b), 0);
+	assert_int_equal(a.len, b.len);
+	assert_memory_equal(a.data, b.data, a.len);
+	assert_int_equal(pull_decode(b.data, b.len, hub_pk, &r), 0);
+	assert_int_equal(r.count, 2);
+	assert_int_equal(r.entries[1].changeset_len, sizeof(big));
+	assert_memory_equal(r.entries[1].changeset, big, sizeof(big));
+	pull_response_release(&r);
+	buf_release(&a);
+	buf_release(&b);
+	buf_release(&z);
+	buf_release(&bad);
+}
+
 static void
 test_pull_tamper(void **state RK_UNUSED)
 {
@@ -1627,6 +1687,7 @@ main(void)
 		cmocka_unit_test(test_split),
 		cmocka_unit_test(test_pull_round_trip),
 		cmocka_unit_test(test_pull_writer_refuses),
+		cmocka_unit_test(test_pull_frames_made_ahead),
 		cmocka_unit_test(test_pull_tamper),
 		cmocka_unit_test(test_pull_signed_lies),
 		cmocka_unit_test(test_golden_envelope),

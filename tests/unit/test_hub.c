@@ -503,9 +503,20 @@ apply_log(struct fx *f, sqlite3 *db, const char *room, int64_t after)
 	sqlite3_bind_text(st, 1, room, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, after);
 	while (sqlite3_step(st) == SQLITE_ROW) {
+		const uint8_t *blob = sqlite3_column_blob(st, 1);
+		size_t n = (size_t)sqlite3_column_bytes(st, 1), len = 0;
+		uint8_t *raw = NULL;
+
 		last = sqlite3_column_int64(st, 0);
-		apply_cs(db, sqlite3_column_blob(st, 1),
-		    (size_t)sqlite3_column_bytes(st, 1));
+		/* The log keeps a large change as the frame a pull sends. */
+		if (pull_frame_is(blob, n)) {
+			assert_int_equal(pull_frame_inflate(blob, n, &raw,
+			    &len), 0);
+			apply_cs(db, raw, len);
+			free(raw);
+		} else {
+			apply_cs(db, blob, n);
+		}
 	}
 	sqlite3_finalize(st);
 	return last;
@@ -2076,6 +2087,154 @@ test_conflict_records(void **state)
 	buf_release(&body);
 }
 
+/* The raw changeset of log entry seq (inflated if kept as a frame);
+ * *frame says which.  free() it. */
+static uint8_t *
+log_changeset(struct fx *f, int64_t seq, size_t *len, int *frame)
+{
+	sqlite3_stmt *st = NULL;
+	const uint8_t *blob;
+	uint8_t *raw = NULL;
+	size_t n;
+
+	assert_int_equal(sqlite3_prepare_v2(hdb(f), "SELECT changeset FROM "
+	    "local_hub_log WHERE hub_seq = ?1", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, seq);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	blob = sqlite3_column_blob(st, 0);
+	n = (size_t)sqlite3_column_bytes(st, 0);
+	*frame = pull_frame_is(blob, n);
+	if (*frame) {
+		assert_int_equal(pull_frame_inflate(blob, n, &raw, len), 0);
+	} else {
+		assert_non_null(raw = malloc(n ? n : 1));
+		memcpy(raw, blob, n);
+		*len = n;
+	}
+	sqlite3_finalize(st);
+	return raw;
+}
+
+static void
+assert_outbox_changeset(struct dev *d, int64_t seq, const uint8_t *cs,
+    size_t n)
+{
+	sqlite3_stmt *st = NULL;
+
+	assert_int_equal(sqlite3_prepare_v2(store_db(d->s), "SELECT changeset "
+	    "FROM local_outbox WHERE seq = ?1", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, seq);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal((size_t)sqlite3_column_bytes(st, 0), n);
+	assert_memory_equal(sqlite3_column_blob(st, 0), cs, n);
+	sqlite3_finalize(st);
+}
+
+/*
+ * An envelope of new rows over HUB_LOG_FRAME_MIN is logged as the zstd
+ * frame a pull carries, so pulls copy it; small ones, and whatever went
+ * the general way (an edit, a conflict), are logged raw.  A pull gives
+ * every change back as it was.
+ */
+static void
+test_push_log_keeps_frames(void **state)
+{
+	struct fx *f = *state;
+	struct buf body = BUF_INIT;
+	struct pull_response pr;
+	char big[4096], card[4200];
+	uint8_t *cs;
+	size_t i, len;
+	int64_t s1, s2, s3, s4, h0;
+	int frame, n;
+	void *raw = NULL;
+	json_t *out;
+
+	for (i = 0; i + 12 < sizeof(big); i += 12)
+		memcpy(big + i, "訪問記録", 12);
+	big[i] = '\0';
+	s1 = dev_room(&f->a, "r1", "[\"dr-1\", \"ns-1\"]");
+	env_outbox(&f->a, s1, 0, &body);
+	json_decref(push_ok(f, "devA", &body));
+	snapshot_ok(f, &f->b, "r1", &pr);
+	pull_response_release(&pr);
+	h0 = head(f);
+
+	s2 = dev_post(&f->a, "r1", big);
+	s3 = dev_post(&f->a, "r1", "短い");
+	body.len = 0;
+	env_outbox(&f->a, s2, 0, &body);
+	env_outbox(&f->a, s3, 0, &body);
+	out = push_ok(f, "devA", &body);
+	assert_string_equal(rstatus(out, 0), "applied");
+	assert_string_equal(rstatus(out, 1), "applied");
+	json_decref(out);
+	cs = log_changeset(f, h0 + 1, &len, &frame);
+	assert_true(frame);
+	assert_outbox_changeset(&f->a, s2, cs, len);
+	free(cs);
+	cs = log_changeset(f, h0 + 2, &len, &frame);
+	assert_false(frame);
+	assert_outbox_changeset(&f->a, s3, cs, len);
+	free(cs);
+
+	/* A card edit over the size goes the general way: logged raw. */
+	card_patch(&f->a, "r1", "{\"allergies\": \"none\"}");
+	snprintf(card, sizeof(card), "{\"allergies\": \"%s\"}", big);
+	card_patch(&f->a, "r1", card);
+	s4 = tu_qint(store_db(f->a.s), "SELECT max(seq) FROM local_outbox");
+	body.len = 0;
+	env_outbox(&f->a, s4 - 1, 0, &body);
+	env_outbox(&f->a, s4, 0, &body);
+	out = push_ok(f, "devA", &body);
+	assert_string_equal(rstatus(out, 1), "applied");
+	json_decref(out);
+	cs = log_changeset(f, head(f), &len, &frame);
+	assert_false(frame);
+	assert_true(len > 2048);
+	free(cs);
+
+	/* New rows that meet a row already here (another body under the
+	 * same key) go the general way too, with a conflict record. */
+	{
+		char sql[4400];
+		const char *id = qtext(store_db(f->a.s), "SELECT id FROM posts "
+		    "WHERE length(body) > 100");
+		char idc[80];
+
+		snprintf(idc, sizeof(idc), "%s", id);
+		snprintf(sql, sizeof(sql), "INSERT INTO posts (room_id, id, "
+		    "author, created_at, body, hlc) VALUES ('r1', '%s', "
+		    "'ns-1', 5, '%s!', 5)", idc, big);
+		craft(store_db(f->b.s), sql, &raw, &n);
+	}
+	body.len = 0;
+	env_raw(&body, "devB", "r1", 400, 400, 1, now_hlc(f), raw, (size_t)n,
+	    f->b.k.sign_sk);
+	sqlite3_free(raw);
+	h0 = head(f);
+	out = push_ok(f, "devB", &body);
+	assert_string_equal(rstatus(out, 0), "applied");
+	json_decref(out);
+	assert_int_equal(head(f), h0 + 1);
+	cs = log_changeset(f, h0 + 1, &len, &frame);
+	assert_false(frame);
+	free(cs);
+
+	/* B pulls all of it: each change as it was made, the frame too. */
+	pull_ok(f, &f->b, (uint64_t)h0 - 4, 0, &pr);
+	assert_int_equal(pr.count, 5);
+	for (i = 0; i < pr.count; i++) {
+		cs = log_changeset(f, (int64_t)pr.entries[i].hub_seq, &len,
+		    &frame);
+		assert_int_equal(pr.entries[i].changeset_len, len);
+		assert_memory_equal(pr.entries[i].changeset, cs, len);
+		free(cs);
+	}
+	pull_response_release(&pr);
+	buf_release(&body);
+}
+
 /* ---- room hashes -------------------------------------------------------- */
 
 static void
@@ -2489,6 +2648,7 @@ main(void)
 		T(test_push_read_ahead_in_step),
 		T(test_push_read_ahead_far),
 		T(test_push_zstd_bomb),
+		T(test_push_log_keeps_frames),
 		T(test_room_rules),
 		T(test_enrolment),
 		T(test_auth),
