@@ -194,11 +194,11 @@ rec_status(struct rec_ctx *c, json_t **out, struct rk_why *why)
 	json_t *o;
 
 	if (conflicts_open_count(db, &conflicts) != 0 ||
-	    rec_count(db, "SELECT count(*) FROM local_outbox WHERE status ="
-	    " 'pending' AND predicted_refusal IS NOT NULL", &likely) != 0 ||
+	    rec_count(db, "SELECT count(*) FROM local_outbox_waiting WHERE"
+	    " predicted_refusal IS NOT NULL", &likely) != 0 ||
 	    rec_count(db, "SELECT count(*) FROM rooms", &rooms) != 0 ||
-	    rec_count(db, "SELECT count(*) FROM local_outbox"
-	    " WHERE status = 'pending'", &pending) != 0 ||
+	    rec_count(db, "SELECT count(*) FROM local_outbox_waiting",
+	    &pending) != 0 ||
 	    rec_count(db, "SELECT count(*) FROM local_outbox"
 	    " WHERE status = 'refused'", &refused) != 0)
 		return rk_whyf(why, RK_EDB, "cannot read the replica");

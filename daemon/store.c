@@ -1131,8 +1131,10 @@ store_pending_count(struct store *s, int64_t *n)
 	sqlite3_stmt *st = NULL;
 	int rc = 0;
 
-	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM local_outbox"
-	    " WHERE status = 'pending'", -1, &st, NULL) != SQLITE_OK)
+	/* Not status = 'pending': an entry whose envelope is acked waits
+	 * no more, though it reads so until settled (sync.c). */
+	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM"
+	    " local_outbox_waiting", -1, &st, NULL) != SQLITE_OK)
 		return store_sqlite_err(s->db);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		*n = sqlite3_column_int64(st, 0);

@@ -9,10 +9,11 @@
  *
  * The outbox (schema/002_sync.sql) as this file uses it:
  *
- *   status     'pending' until the hub answers; then 'acked' (acked_hub_seq
- *              = the canonical change's hub seq) or 'refused'
- *              (refused_reason).  Nothing is ever deleted: a refused entry
- *              stays readable with its original changeset.
+ *   status     'pending' until the hub's answer is settled onto it (see
+ *              below); then 'acked' (acked_hub_seq = the canonical
+ *              change's hub seq) or 'refused' (refused_reason).  Nothing
+ *              is ever deleted: a refused entry stays readable with its
+ *              original changeset.
  *   envelope   the range an entry was first sent in: a row of
  *              local_outbox_envelopes (schema/007_outbox_envelopes.sql),
  *              room and env_first..env_last, written and committed before
@@ -20,6 +21,32 @@
  *              hub's (origin, seq range) deduplication holds.  The row is
  *              answered once the hub decides its entries.  (The entry's
  *              own env_first/env_last columns are no longer written.)
+ *
+ * A push answer is recorded on the envelope rows only (sync_push_results;
+ * schema/008_envelope_answers.sql): result 'acked' with its hub_seq, or
+ * 'refused' with its reason, and settled = 0.  Writing it on each entry
+ * rewrote every row pushed (changeset and all) once for the answer and
+ * again for the echo of the pull right after.  "Settling" an envelope
+ * gives its entries still 'pending' the envelope's result and sets
+ * settled; only 'pending' entries are written, so it is idempotent, and
+ * it commits with what decided it, so a crash leaves either the answer
+ * unsettled or settled, never half:
+ *   - the echo (batch_echo) settles in the per-entry UPDATE it makes
+ *     anyway (applied = X''), so each entry is rewritten once;
+ *   - any other pull (sync_apply_batch) settles first, before purges and
+ *     re-application read acked against pending;
+ *   - every push settles first (sync_settle): an answer left unsettled by
+ *     a failed pull or a crash is settled at the next attempt, online or
+ *     not;
+ *   - a refusal is settled with the answer: it is rare and final, and the
+ *     readers of refused entries (`renkei refused`, counts, the web UI)
+ *     then stay as they were.
+ * Meanwhile an acked entry reads 'pending': whoever asks which entries
+ * still wait for the hub reads the view local_outbox_waiting (pending and
+ * not in an unsettled envelope) instead -- store_pending_count, `renkei
+ * status`, the web UI's pending list, progress, room hashes.  Such an
+ * entry is never sent again: its range is given (sync_assign_ranges takes
+ * only seqs past every range) and answered (sync_pending_ranges).
  *   applied    what the entry's effect on this replica is now:
  *                NULL   the original changeset (as the local write made it)
  *                X''    nothing: undone, and not re-applied (acked and
@@ -519,6 +546,289 @@ snap_row_check(void *arg, sqlite3_changeset_iter *it)
 }
 
 #define SYNC_MAX_TABLES 64
+
+/* --- answered envelopes, settled onto their entries ---------------------- */
+
+/* An outbox entry and the index of the envelope (or answer) it belongs
+ * to, listed before the entries are updated one by one. */
+struct seq_of {
+	int64_t seq;
+	size_t of;
+};
+
+/* Appends (seq, of) to *v (*len of *cap); RK_ENOMEM. */
+static int
+seq_of_add(struct seq_of **v, size_t *len, size_t *cap, int64_t seq,
+    size_t of)
+{
+	struct seq_of *nv;
+
+	if (*len == *cap) {
+		*cap = *cap ? *cap * 2 : 256;
+		if ((nv = realloc(*v, *cap * sizeof(**v))) == NULL)
+			return RK_ENOMEM;
+		*v = nv;
+	}
+	(*v)[*len].seq = seq;
+	(*v)[(*len)++].of = of;
+	return 0;
+}
+
+#define PR_ACK		1	/* applied or duplicate: acked at hub_seq */
+#define PR_REFUSED	2	/* final: refused, with why */
+#define PR_LATER	3	/* refused for now: stays pending */
+
+/*
+ * The hub's answer for one envelope of ours, as its row records it
+ * (schema/008_envelope_answers.sql) until its entries take it.
+ */
+struct env_answer {
+	int64_t first, last, hub_seq;
+	int kind;			/* PR_ACK, PR_REFUSED, PR_LATER */
+	const char *why;		/* PR_REFUSED, PR_LATER: the reason */
+	char *owned;			/* why read from the row: free() */
+	char room[65];
+	int64_t entries;		/* its pending entries, as settled */
+};
+
+static void
+answers_free(struct env_answer *a, size_t n)
+{
+	size_t k;
+
+	for (k = 0; a != NULL && k < n; k++)
+		free(a[k].owned);
+	free(a);
+}
+
+/* The envelopes answered whose entries do not carry the answer yet
+ * (settled = 0), found by their partial index (schema 008) without a
+ * walk of every envelope ever sent.  *out: answers_free; NULL when *n is
+ * 0. */
+static int
+answers_unsettled(sqlite3 *db, struct env_answer **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	struct env_answer *v = NULL, *nv, *a;
+	size_t len = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = store_prepare(db, "SELECT env_first, env_last, room_id,"
+	    " result, hub_seq, reason FROM local_outbox_envelopes WHERE"
+	    " settled = 0", &st)) != 0)
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *room = (const char *)sqlite3_column_text(st, 2);
+		const char *result = (const char *)sqlite3_column_text(st, 3);
+		const char *reason = (const char *)sqlite3_column_text(st, 5);
+
+		if (room == NULL || strlen(room) >= sizeof(v->room) ||
+		    result == NULL || (strcmp(result, "acked") != 0 &&
+		    strcmp(result, "refused") != 0)) {
+			log_warnx("sync: envelope %" PRId64 " has a bad answer "
+			    "recorded", (int64_t)sqlite3_column_int64(st, 0));
+			rc = RK_EDB;
+			goto out;
+		}
+		if (len == cap) {
+			cap = cap ? cap * 2 : 32;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				rc = RK_ENOMEM;
+				goto out;
+			}
+			v = nv;
+		}
+		a = &v[len];
+		memset(a, 0, sizeof(*a));
+		a->first = sqlite3_column_int64(st, 0);
+		a->last = sqlite3_column_int64(st, 1);
+		a->hub_seq = sqlite3_column_int64(st, 4);
+		memcpy(a->room, room, strlen(room) + 1);
+		a->kind = strcmp(result, "acked") == 0 ? PR_ACK : PR_REFUSED;
+		len++;
+		if (a->kind == PR_REFUSED) {
+			if ((a->owned = strdup(reason ? reason :
+			    "no reason given")) == NULL) {
+				rc = RK_ENOMEM;
+				goto out;
+			}
+			a->why = a->owned;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		rc = store_sqlite_err(db);
+		goto out;
+	}
+	*out = v;
+	*n = len;
+	v = NULL;
+	rc = 0;
+out:
+	answers_free(v, len);
+	store_finalize(st);
+	return rc;
+}
+
+/*
+ * The entries of the answered envelopes a[0..n) still 'pending', each
+ * with the index of its envelope, in seq order (listed first: the updates
+ * that follow move entries out of the status index this walks).  One walk
+ * by seq: an envelope's range spans other rooms' entries too, so a walk
+ * per range would visit every pending row once per envelope.
+ */
+static int
+answers_entries(sqlite3 *db, const struct env_answer *a, size_t n,
+    struct seq_of **out, size_t *len)
+{
+	sqlite3_stmt *st = NULL;
+	struct seq_of *v = NULL;
+	size_t vlen = 0, cap = 0, k, t, last = 0;
+	int64_t lo = INT64_MAX, hi = 0;
+	int rc;
+
+	*out = NULL;
+	*len = 0;
+	for (k = 0; k < n; k++) {
+		if (a[k].first < lo)
+			lo = a[k].first;
+		if (a[k].last > hi)
+			hi = a[k].last;
+	}
+	if (lo > hi)
+		return 0;
+	if ((rc = store_prepare(db, "SELECT seq, room_id FROM local_outbox"
+	    " WHERE status = 'pending' AND seq BETWEEN ?1 AND ?2 ORDER BY seq",
+	    &st)) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, lo);
+	sqlite3_bind_int64(st, 2, hi);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t seq = sqlite3_column_int64(st, 0);
+		const char *r = (const char *)sqlite3_column_text(st, 1);
+
+		if (r == NULL)
+			continue;
+		/* Its envelope: the same as the last entry's, most often. */
+		for (t = 0; t < n; t++) {
+			k = (last + t) % n;
+			if (a[k].first <= seq && seq <= a[k].last &&
+			    strcmp(a[k].room, r) == 0)
+				break;
+		}
+		if (t == n)
+			continue;	/* another envelope's, or none yet */
+		last = k;
+		if ((rc = seq_of_add(&v, &vlen, &cap, seq, k)) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		rc = store_sqlite_err(db);
+		goto out;
+	}
+	rc = 0;
+	*out = v;	/* the caller's: free() */
+	*len = vlen;
+	v = NULL;
+out:
+	free(v);
+	store_finalize(st);
+	return rc;
+}
+
+/*
+ * Settles the answered envelopes a[0..n): each of their entries still
+ * 'pending' takes its envelope's answer, and the envelopes are marked
+ * settled.  A deferred answer (PR_LATER, never recorded) is only counted:
+ * its entries go again.  a[k].entries counts the entries of each.  Only
+ * 'pending' entries are written, so settling again changes nothing.  In
+ * the caller's transaction.
+ */
+static int
+answers_settle(sqlite3 *db, struct env_answer *a, size_t n)
+{
+	sqlite3_stmt *ack = NULL, *ref = NULL, *done = NULL, *st;
+	struct seq_of *ent = NULL;
+	struct env_answer *p;
+	size_t nent = 0, i;
+	int rc;
+
+	for (i = 0; i < n; i++)
+		a[i].entries = 0;
+	if ((rc = answers_entries(db, a, n, &ent, &nent)) != 0 ||
+	    (rc = store_prepare(db, "UPDATE local_outbox SET status = 'acked',"
+	    " acked_hub_seq = ?1 WHERE seq = ?2", &ack)) != 0 ||
+	    (rc = store_prepare(db, "UPDATE local_outbox SET status = 'refused',"
+	    " refused_reason = ?1 WHERE seq = ?2", &ref)) != 0 ||
+	    (rc = store_prepare(db, "UPDATE local_outbox_envelopes SET"
+	    " settled = 1 WHERE env_first = ?1", &done)) != 0)
+		goto out;
+	for (i = 0; i < nent; i++) {
+		p = &a[ent[i].of];
+		p->entries++;
+		if (p->kind == PR_LATER)
+			continue;
+		st = p->kind == PR_ACK ? ack : ref;
+		if (p->kind == PR_ACK)
+			sqlite3_bind_int64(st, 1, p->hub_seq);
+		else
+			sqlite3_bind_text(st, 1, p->why, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, ent[i].seq);
+		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : store_sqlite_err(db);
+		sqlite3_reset(st);
+		if (rc != 0)
+			goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (a[i].kind == PR_LATER)
+			continue;
+		sqlite3_bind_int64(done, 1, a[i].first);
+		rc = sqlite3_step(done) == SQLITE_DONE ? 0 :
+		    store_sqlite_err(db);
+		sqlite3_reset(done);
+		if (rc != 0)
+			goto out;
+	}
+out:
+	if (rc != 0)
+		log_warnx("sync: cannot settle the hub's answers: %s",
+		    sqlite3_errmsg(db));
+	store_finalize(ack);
+	store_finalize(ref);
+	store_finalize(done);
+	free(ent);
+	return rc;
+}
+
+/* Settles every envelope answered and not settled yet, in the caller's
+ * transaction. */
+static int
+answers_settle_all(sqlite3 *db)
+{
+	struct env_answer *u = NULL;
+	size_t nu = 0;
+	int rc;
+
+	if ((rc = answers_unsettled(db, &u, &nu)) == 0 && nu > 0)
+		rc = answers_settle(db, u, nu);
+	answers_free(u, nu);
+	return rc;
+}
+
+int
+sync_settle(sqlite3 *db)
+{
+	int rc;
+
+	if ((rc = db_exec(db, "BEGIN IMMEDIATE")) != 0)
+		return rc;
+	if ((rc = answers_settle_all(db)) == 0)
+		rc = db_exec(db, "COMMIT");
+	if (rc != 0)
+		db_rollback(db);
+	return rc;
+}
 
 /* --- undo, purge, snapshot, re-apply: one pulled batch ------------------ */
 
@@ -1021,7 +1331,7 @@ struct range_out {
 };
 
 static int sync_ranges_merge(sqlite3 *db, const struct sync_range *r,
-    size_t n, const char *status, struct range_out *out);
+    size_t n, int sent, struct range_out *out);
 static void range_out_free(struct range_out *out, size_t n);
 
 /*
@@ -1034,11 +1344,18 @@ static void range_out_free(struct range_out *out, size_t n);
  * plus its pending entries.  Only the bookkeeping changes -- the echoed
  * entries are no longer in effect on their own.
  *
+ * The push that sent them recorded its answer on the envelopes only
+ * (answers_unsettled): their entries still read 'pending', and take the
+ * ack here, in the same row rewrite that marks them echoed.  Then every
+ * envelope answered is settled (the entries not in effect, and those of
+ * envelopes the pull has not brought yet).
+ *
  * 1 and *echoed set when that holds and was recorded; 0 when it does not
  * hold (the caller takes the general way; nothing written); <0 an error.
  */
 struct echo_env {
 	int64_t first, last, hub_seq;
+	int unsettled;		/* its entries take the ack here */
 	char room[65];
 };
 
@@ -1050,34 +1367,56 @@ echo_env_cmp(const void *a, const void *b)
 	return (x->hub_seq > y->hub_seq) - (x->hub_seq < y->hub_seq);
 }
 
+/* The index in u[0..nu) of the answered envelope holding entry seq of
+ * room, nu if none; *hint is where the last one was found. */
+static size_t
+echo_answer_of(const struct env_answer *u, size_t nu, int64_t seq,
+    const char *room, size_t *hint)
+{
+	size_t t, k;
+
+	for (t = 0; t < nu; t++) {
+		k = (*hint + t) % nu;
+		if (u[k].first <= seq && seq <= u[k].last &&
+		    strcmp(u[k].room, room) == 0) {
+			*hint = k;
+			return k;
+		}
+	}
+	return nu;
+}
+
 static int
 batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
     size_t *echoed)
 {
 	sqlite3_stmt *st = NULL, *env = NULL, *put = NULL;
 	struct echo_env *envs = NULL, *ne;
+	struct env_answer *u = NULL;	/* answered, not settled */
+	struct seq_of *ent = NULL;	/* their entries echoed, u[] index */
 	struct sync_range *rg = NULL;
 	struct range_out *mo = NULL;
-	size_t n = 0, cap = 0, i, j, entries = 0;
+	size_t n = 0, cap = 0, i, j, entries = 0, nu = 0, nent = 0;
+	size_t entcap = 0, hint = 0, k;
 	int rc, erc, pending_seen = 0;
 
 	*echoed = 0;
 	if (pr->count == 0)
 		return 0;
+	if ((rc = answers_unsettled(db, &u, &nu)) != 0)
+		return rc;
 	/* Every entry in effect, oldest first: the echoed ones first, each
 	 * as originally written, then only entries the pull leaves on top. */
 	if ((rc = store_prepare(db, "SELECT status, acked_hub_seq, applied IS"
 	    " NULL, seq, room_id FROM local_outbox WHERE"
 	    " applied IS NULL OR length(applied) > 0 ORDER BY seq", &st)) != 0)
-		return rc;
+		goto out;
 	/* An entry's envelope: the last range of its room starting at or
 	 * before it (ranges of one room never overlap). */
 	if ((rc = store_prepare(db, "SELECT env_first, env_last FROM"
 	    " local_outbox_envelopes WHERE room_id = ?1 AND env_first <= ?2"
-	    " ORDER BY env_first DESC LIMIT 1", &env)) != 0) {
-		store_finalize(st);
-		return rc;
-	}
+	    " ORDER BY env_first DESC LIMIT 1", &env)) != 0)
+		goto out;
 	rc = 1;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *status = (const char *)sqlite3_column_text(st, 0);
@@ -1088,6 +1427,16 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 		    sqlite3_column_type(st, 1) != SQLITE_NULL &&
 		    (uint64_t)hs <= cursor;
 
+		/* Pending, of an envelope acked: acked as far as the pull
+		 * goes. */
+		k = nu;
+		if (!acked && nu > 0 && room != NULL && status != NULL &&
+		    strcmp(status, "pending") == 0 &&
+		    (k = echo_answer_of(u, nu, seq, room, &hint)) < nu &&
+		    u[k].kind == PR_ACK && (uint64_t)u[k].hub_seq <= cursor) {
+			acked = 1;
+			hs = u[k].hub_seq;
+		}
 		if (!acked) {
 			pending_seen = 1;
 			continue;
@@ -1098,12 +1447,17 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 			break;
 		}
 		entries++;
+		if (k < nu && seq_of_add(&ent, &nent, &entcap, seq, k) != 0) {
+			rc = RK_ENOMEM;
+			break;
+		}
 		/* Entries of several rooms interleave: find the envelope. */
 		for (j = n; j > 0 && envs[j - 1].hub_seq != hs; j--)
 			;
 		if (j > 0) {
 			if (seq < envs[j - 1].first || seq > envs[j - 1].last ||
-			    strcmp(envs[j - 1].room, room) != 0) {
+			    strcmp(envs[j - 1].room, room) != 0 ||
+			    envs[j - 1].unsettled != (k < nu)) {
 				rc = 0;
 				break;
 			}
@@ -1121,23 +1475,30 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 			}
 			envs = ne;
 		}
-		sqlite3_bind_text(env, 1, room, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(env, 2, seq);
-		if ((erc = sqlite3_step(env)) != SQLITE_ROW &&
-		    erc != SQLITE_DONE) {
-			rc = store_sqlite_err(db);
+		if (k < nu) {
+			envs[n].first = u[k].first;
+			envs[n].last = u[k].last;
+		} else {
+			sqlite3_bind_text(env, 1, room, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(env, 2, seq);
+			if ((erc = sqlite3_step(env)) != SQLITE_ROW &&
+			    erc != SQLITE_DONE) {
+				rc = store_sqlite_err(db);
+				sqlite3_reset(env);
+				break;
+			}
+			if (erc == SQLITE_DONE ||
+			    sqlite3_column_int64(env, 1) < seq) {
+				sqlite3_reset(env);
+				rc = 0;	/* not sent as one of ours */
+				break;
+			}
+			envs[n].first = sqlite3_column_int64(env, 0);
+			envs[n].last = sqlite3_column_int64(env, 1);
 			sqlite3_reset(env);
-			break;
 		}
-		if (erc == SQLITE_DONE || sqlite3_column_int64(env, 1) < seq) {
-			sqlite3_reset(env);
-			rc = 0;		/* not sent as an envelope of ours */
-			break;
-		}
-		envs[n].first = sqlite3_column_int64(env, 0);
-		envs[n].last = sqlite3_column_int64(env, 1);
-		sqlite3_reset(env);
 		envs[n].hub_seq = hs;
+		envs[n].unsettled = k < nu;
 		snprintf(envs[n].room, sizeof(envs[n].room), "%s", room);
 		n++;
 	}
@@ -1162,7 +1523,7 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 		rg[i].last = envs[i].last;
 		memcpy(rg[i].room, envs[i].room, sizeof(rg[i].room));
 	}
-	if (rc == 1 && (rc = sync_ranges_merge(db, rg, n, "acked", mo)) == 0)
+	if (rc == 1 && (rc = sync_ranges_merge(db, rg, n, 1, mo)) == 0)
 		rc = 1;
 	for (i = 0; rc == 1 && i < n; i++) {
 		const struct pull_entry *e = &pr->entries[i];
@@ -1174,12 +1535,15 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 		range_out_free(mo, n);
 	if (rc != 1)
 		goto out;
+	/* Entries acked before: found by hub seq (schema 006). */
 	if ((rc = store_prepare(db, "UPDATE local_outbox INDEXED BY"
 	    " local_outbox_acked SET applied = X'' WHERE status = 'acked' AND"
 	    " acked_hub_seq = ?1 AND (applied IS NULL OR length(applied) > 0)",
 	    &put)) != 0)
 		goto out;
 	for (j = 0; j < n; j++) {
+		if (envs[j].unsettled)
+			continue;
 		sqlite3_bind_int64(put, 1, envs[j].hub_seq);
 		if (sqlite3_step(put) != SQLITE_DONE) {
 			rc = store_sqlite_err(db);
@@ -1187,11 +1551,32 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 		}
 		sqlite3_reset(put);
 	}
+	store_finalize(put);
+	put = NULL;
+	/* Entries of an answer not settled: the ack in the same rewrite. */
+	if ((rc = store_prepare(db, "UPDATE local_outbox SET applied = X'',"
+	    " status = 'acked', acked_hub_seq = ?1 WHERE seq = ?2", &put)) != 0)
+		goto out;
+	for (i = 0; i < nent; i++) {
+		sqlite3_bind_int64(put, 1, u[ent[i].of].hub_seq);
+		sqlite3_bind_int64(put, 2, ent[i].seq);
+		if (sqlite3_step(put) != SQLITE_DONE) {
+			rc = store_sqlite_err(db);
+			goto out;
+		}
+		sqlite3_reset(put);
+	}
+	/* The rest of their entries, if any, and the envelopes settled. */
+	if (nu > 0 && (rc = answers_settle(db, u, nu)) != 0)
+		goto out;
 	*echoed = entries;
 	rc = 1;
 out:
 	store_finalize(st);
+	store_finalize(env);
 	store_finalize(put);
+	answers_free(u, nu);
+	free(ent);
 	free(envs);
 	free(rg);
 	free(mo);
@@ -1237,6 +1622,10 @@ sync_apply_batch(sqlite3 *db, struct sync_batch *b, struct rk_why *why)
 			goto done;
 		}
 	}
+	/* What the hub answered goes on the entries first: the purges and
+	 * the re-application below tell acked entries from pending ones. */
+	if ((rc = answers_settle_all(db)) != 0)
+		goto dberr;
 	if (in_effect > 0 && (rc = batch_undo(db)) != 0) {
 		rk_whyf(why, rc, "cannot take back pending changes: %s",
 		    sqlite3_errmsg(db));
@@ -1291,31 +1680,6 @@ out:
 }
 
 /* --- push: envelope ranges and results ----------------------------------- */
-
-/* An outbox entry and the index of the envelope range (or push result)
- * it belongs to, listed before the entries are updated one by one. */
-struct seq_of {
-	int64_t seq;
-	size_t of;
-};
-
-/* Appends (seq, of) to *v (*len of *cap); RK_ENOMEM. */
-static int
-seq_of_add(struct seq_of **v, size_t *len, size_t *cap, int64_t seq,
-    size_t of)
-{
-	struct seq_of *nv;
-
-	if (*len == *cap) {
-		*cap = *cap ? *cap * 2 : 256;
-		if ((nv = realloc(*v, *cap * sizeof(**v))) == NULL)
-			return RK_ENOMEM;
-		*v = nv;
-	}
-	(*v)[*len].seq = seq;
-	(*v)[(*len)++].of = of;
-	return 0;
-}
 
 int
 sync_assign_ranges(sqlite3 *db, size_t max_entries, size_t max_raw)
@@ -1494,8 +1858,9 @@ struct range_merge {
 /*
  * The changesets of the outbox entries first sent as the envelopes r[0..n)
  * (ranges of one device, in seq order), each merged into one: what the
- * envelope carries.  status is what they all are now: 'pending' (sending
- * them) or 'acked' (their echo); an entry of a room inside its range with
+ * envelope carries.  sent: 0, they are all 'pending' (sending them); 1,
+ * the hub acked them (their echo): 'acked', or still 'pending' while the
+ * answer is not settled.  An entry of a room inside its range with
  * another status was refused before the range was given and is not in the
  * envelope.  Ranges of several rooms interleave, so one walk over the
  * entries from the first range's start to the last range's end hands each
@@ -1504,7 +1869,7 @@ struct range_merge {
  */
 static int
 sync_ranges_merge(sqlite3 *db, const struct sync_range *r, size_t n,
-    const char *status, struct range_out *out)
+    int sent, struct range_out *out)
 {
 	sqlite3_stmt *st = NULL;
 	struct range_merge *m;
@@ -1527,11 +1892,16 @@ sync_ranges_merge(sqlite3 *db, const struct sync_range *r, size_t n,
 			goto out;
 		}
 	}
-	if ((rc = store_prepare(db, "SELECT seq, room_id, changeset, hlc,"
-	    " schema_version FROM local_outbox WHERE status = ?1 AND seq"
-	    " BETWEEN ?2 AND ?3 ORDER BY seq", &st)) != 0)
+	/* sent: 'acked' or 'pending', spelt so that the walk goes by seq
+	 * (two statuses from their index would need a sort of every
+	 * changeset). */
+	if ((rc = store_prepare(db, sent ? "SELECT seq, room_id, changeset,"
+	    " hlc, schema_version FROM local_outbox WHERE seq BETWEEN ?2 AND"
+	    " ?3 AND status <> 'refused' ORDER BY seq" :
+	    "SELECT seq, room_id, changeset, hlc, schema_version FROM"
+	    " local_outbox WHERE status = 'pending' AND seq BETWEEN ?2 AND ?3"
+	    " ORDER BY seq", &st)) != 0)
 		goto out;
-	sqlite3_bind_text(st, 1, status, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, lo);
 	sqlite3_bind_int64(st, 3, hi);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1625,7 +1995,7 @@ sync_build_envelopes(sqlite3 *db, const struct sync_range *r, size_t n,
 		return 0;
 	if ((m = calloc(n, sizeof(*m))) == NULL)
 		return RK_ENOMEM;
-	if ((rc = sync_ranges_merge(db, r, n, "pending", m)) != 0)
+	if ((rc = sync_ranges_merge(db, r, n, 0, m)) != 0)
 		goto out;
 	for (k = 0; k < n && rc == 0; k++) {
 		memset(&e, 0, sizeof(e));
@@ -1658,93 +2028,52 @@ sync_build_envelope(sqlite3 *db, const struct sync_range *r,
 
 /* One result of a push answer, as sync_push_results reads it. */
 struct push_result {
-	const char *origin, *why;	/* borrowed from the answer */
-	int64_t first, last, hub_seq;
-	int kind;			/* PR_ACK, PR_REFUSED, PR_LATER */
+	const char *origin;		/* borrowed from the answer */
+	struct env_answer a;		/* a.why borrowed from the answer */
 	int known;			/* an envelope of ours, waiting */
-	char room[65];			/* its room, if known */
-	int64_t entries;		/* its pending entries, counted here */
 };
-#define PR_ACK		1	/* applied or duplicate: acked at hub_seq */
-#define PR_REFUSED	2	/* final: refused, with why */
-#define PR_LATER	3	/* refused for now: stays pending */
 
 /* Finds the envelope of each result among those waiting for an answer
- * (an answer about any other changes nothing), then lists the pending
- * entries they carry, each with the index of its result (listed first:
- * the updates below move entries out of the status index this walks). */
+ * (an answer about any other, or about one envelope twice, changes
+ * nothing). */
 static int
-push_results_entries(sqlite3 *db, struct push_result *res, size_t nres,
-    struct seq_of **out, size_t *n)
+push_results_known(sqlite3 *db, struct push_result *res, size_t nres)
 {
 	sqlite3_stmt *st = NULL;
-	struct seq_of *v = NULL;
-	size_t len = 0, cap = 0, k;
-	int64_t lo = INT64_MAX, hi = 0;
+	size_t k, q;
 	int rc;
 
-	*out = NULL;
-	*n = 0;
 	if ((rc = store_prepare(db, "SELECT room_id FROM local_outbox_envelopes"
 	    " WHERE env_first = ?1 AND env_last = ?2 AND origin = ?3 AND"
 	    " answered = 0", &st)) != 0)
 		return rc;
 	for (k = 0; k < nres; k++) {
+		struct env_answer *a = &res[k].a;
 		const char *room;
 
-		sqlite3_bind_int64(st, 1, res[k].first);
-		sqlite3_bind_int64(st, 2, res[k].last);
+		for (q = 0; q < k; q++)
+			if (res[q].known && res[q].a.first == a->first)
+				break;
+		if (q < k)
+			continue;
+		sqlite3_bind_int64(st, 1, a->first);
+		sqlite3_bind_int64(st, 2, a->last);
 		sqlite3_bind_text(st, 3, res[k].origin, -1, SQLITE_STATIC);
 		rc = sqlite3_step(st);
 		if (rc == SQLITE_ROW && (room = (const char *)
 		    sqlite3_column_text(st, 0)) != NULL &&
-		    strlen(room) < sizeof(res[k].room)) {
-			memcpy(res[k].room, room, strlen(room) + 1);
+		    strlen(room) < sizeof(a->room)) {
+			memcpy(a->room, room, strlen(room) + 1);
 			res[k].known = 1;
-			if (res[k].first < lo)
-				lo = res[k].first;
-			if (res[k].last > hi)
-				hi = res[k].last;
 		} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 			rc = store_sqlite_err(db);
+			sqlite3_reset(st);
 			goto out;
 		}
 		sqlite3_reset(st);
 	}
-	store_finalize(st);
-	st = NULL;
-	if (lo > hi) {
-		rc = 0;
-		goto out;
-	}
-	if ((rc = store_prepare(db, "SELECT seq, room_id FROM local_outbox"
-	    " WHERE status = 'pending' AND seq BETWEEN ?1 AND ?2 ORDER BY seq",
-	    &st)) != 0)
-		goto out;
-	sqlite3_bind_int64(st, 1, lo);
-	sqlite3_bind_int64(st, 2, hi);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t seq = sqlite3_column_int64(st, 0);
-		const char *r = (const char *)sqlite3_column_text(st, 1);
-
-		for (k = 0; r != NULL && k < nres; k++)
-			if (res[k].known && res[k].first <= seq &&
-			    seq <= res[k].last && strcmp(res[k].room, r) == 0)
-				break;
-		if (r != NULL && k < nres && (rc = seq_of_add(&v, &len, &cap,
-		    seq, k)) != 0)
-			goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		rc = store_sqlite_err(db);
-		goto out;
-	}
 	rc = 0;
-	*out = v;
-	*n = len;
-	v = NULL;
 out:
-	free(v);
 	store_finalize(st);
 	return rc;
 }
@@ -1753,11 +2082,11 @@ int
 sync_push_results(sqlite3 *db, json_t *answer, int64_t *refused,
     int64_t *deferred, char *reason, size_t reasonlen, struct rk_why *why)
 {
-	sqlite3_stmt *ack = NULL, *ref = NULL, *done = NULL, *st;
+	sqlite3_stmt *rec = NULL;
 	json_t *results = json_object_get(answer, "results"), *r;
 	struct push_result *res = NULL, *p;
-	struct seq_of *ent = NULL;
-	size_t nres, n = 0, i;
+	struct env_answer *now = NULL, *a;
+	size_t nres, nnow = 0, i;
 	int rc;
 
 	*refused = *deferred = 0;
@@ -1768,8 +2097,11 @@ sync_push_results(sqlite3 *db, json_t *answer, int64_t *refused,
 		    "results");
 	/* Every result is read and checked before anything is written. */
 	nres = json_array_size(results);
-	if (nres > 0 && (res = calloc(nres, sizeof(*res))) == NULL)
+	if (nres > 0 && ((res = calloc(nres, sizeof(*res))) == NULL ||
+	    (now = calloc(nres, sizeof(*now))) == NULL)) {
+		free(res);
 		return rk_whyf(why, RK_ENOMEM, "out of memory");
+	}
 	json_array_foreach(results, i, r) {
 		const char *status = json_string_value(json_object_get(r,
 		    "status"));
@@ -1778,25 +2110,25 @@ sync_push_results(sqlite3 *db, json_t *answer, int64_t *refused,
 
 		p = &res[i];
 		p->origin = json_string_value(json_object_get(r, "origin"));
-		p->why = json_string_value(json_object_get(r, "reason"));
+		p->a.why = json_string_value(json_object_get(r, "reason"));
 		if (p->origin == NULL || status == NULL ||
 		    !json_is_integer(jf) || !json_is_integer(jl)) {
 			rc = rk_whyf(why, RK_EPROTO, "the hub's push answer "
 			    "is malformed");
 			goto out;
 		}
-		p->first = json_integer_value(jf);
-		p->last = json_integer_value(jl);
-		if (p->why == NULL || p->why[0] == '\0')
-			p->why = "no reason given";
+		p->a.first = json_integer_value(jf);
+		p->a.last = json_integer_value(jl);
+		if (p->a.why == NULL || p->a.why[0] == '\0')
+			p->a.why = "no reason given";
 		if (strcmp(status, "applied") == 0 ||
 		    strcmp(status, "duplicate") == 0) {
-			p->kind = PR_ACK;
-			p->hub_seq = json_integer_value(json_object_get(r,
+			p->a.kind = PR_ACK;
+			p->a.hub_seq = json_integer_value(json_object_get(r,
 			    "hub_seq"));
 		} else if (strcmp(status, "refused") == 0) {
 			/* retry: not final, the entries go again. */
-			p->kind = json_is_true(json_object_get(r, "retry")) ?
+			p->a.kind = json_is_true(json_object_get(r, "retry")) ?
 			    PR_LATER : PR_REFUSED;
 		} else {
 			rc = rk_whyf(why, RK_EPROTO, "the hub answered status "
@@ -1809,71 +2141,70 @@ sync_push_results(sqlite3 *db, json_t *answer, int64_t *refused,
 		goto out;
 	}
 	/*
-	 * Entry by entry, by seq: an envelope's range spans other rooms'
-	 * entries too, so walking each range would visit every pending row
-	 * once per envelope.
+	 * The answer goes on the envelopes' rows, one each, not on the
+	 * entries they carry: those take it when settled, most often in
+	 * the pull that brings them back (batch_echo).  A deferred result
+	 * is not recorded: the envelope goes again as it is.
 	 */
-	if ((rc = push_results_entries(db, res, nres, &ent, &n)) !=
-	    0 ||
-	    (rc = store_prepare(db, "UPDATE local_outbox SET status = 'acked',"
-	    " acked_hub_seq = ?1 WHERE seq = ?2", &ack)) != 0 ||
-	    (rc = store_prepare(db, "UPDATE local_outbox SET status = 'refused',"
-	    " refused_reason = ?1 WHERE seq = ?2", &ref)) != 0 ||
+	if ((rc = push_results_known(db, res, nres)) != 0 ||
 	    (rc = store_prepare(db, "UPDATE local_outbox_envelopes SET"
-	    " answered = 1 WHERE env_first = ?1", &done)) != 0) {
+	    " answered = 1, result = ?2, hub_seq = ?3, reason = ?4, settled = 0"
+	    " WHERE env_first = ?1", &rec)) != 0) {
 		rk_whyf(why, rc, "cannot record the hub's answer: %s",
 		    sqlite3_errmsg(db));
 		goto out;
 	}
-	for (i = 0; i < n; i++) {
-		p = &res[ent[i].of];
-		p->entries++;
-		if (p->kind == PR_LATER)
-			continue;	/* sent again with the next push */
-		st = p->kind == PR_ACK ? ack : ref;
-		if (p->kind == PR_ACK)
-			sqlite3_bind_int64(st, 1, p->hub_seq);
-		else
-			sqlite3_bind_text(st, 1, p->why, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, ent[i].seq);
-		if (sqlite3_step(st) != SQLITE_DONE) {
-			rc = rk_whyf(why, store_sqlite_err(db), "cannot record "
-			    "the hub's answer: %s", sqlite3_errmsg(db));
-			goto out;
-		}
-		sqlite3_reset(st);
-	}
-	/* The envelopes decided: not sent again. */
 	for (i = 0; i < nres; i++) {
 		p = &res[i];
-		if (!p->known || p->kind == PR_LATER)
+		if (!p->known)
 			continue;
-		sqlite3_bind_int64(done, 1, p->first);
-		if (sqlite3_step(done) != SQLITE_DONE) {
-			rc = rk_whyf(why, store_sqlite_err(db), "cannot record "
-			    "the hub's answer: %s", sqlite3_errmsg(db));
+		if (p->a.kind != PR_ACK)
+			now[nnow++] = p->a;
+		if (p->a.kind == PR_LATER)
+			continue;
+		sqlite3_bind_int64(rec, 1, p->a.first);
+		if (p->a.kind == PR_ACK) {
+			sqlite3_bind_text(rec, 2, "acked", -1, SQLITE_STATIC);
+			sqlite3_bind_int64(rec, 3, p->a.hub_seq);
+			sqlite3_bind_null(rec, 4);
+		} else {
+			sqlite3_bind_text(rec, 2, "refused", -1, SQLITE_STATIC);
+			sqlite3_bind_null(rec, 3);
+			sqlite3_bind_text(rec, 4, p->a.why, -1, SQLITE_STATIC);
+		}
+		rc = sqlite3_step(rec) == SQLITE_DONE ? 0 :
+		    store_sqlite_err(db);
+		sqlite3_reset(rec);
+		if (rc != 0) {
+			rk_whyf(why, rc, "cannot record the hub's answer: %s",
+			    sqlite3_errmsg(db));
 			goto out;
 		}
-		sqlite3_reset(done);
+	}
+	/* Refusals, rare and final, are settled now: whoever lists refused
+	 * entries finds them as ever.  Deferred ones are only counted. */
+	if (nnow > 0 && (rc = answers_settle(db, now, nnow)) != 0) {
+		rk_whyf(why, rc, "cannot record the hub's answer: %s",
+		    sqlite3_errmsg(db));
+		goto out;
 	}
 	/* In the answer's order: the first refusal's reason is the one
 	 * shown. */
-	for (i = 0; i < nres; i++) {
-		p = &res[i];
-		if (p->kind == PR_LATER && p->entries > 0) {
-			if (*refused == 0 && *deferred == 0 && reason != NULL &&
-			    reasonlen > 0)
-				snprintf(reason, reasonlen, "%s", p->why);
-			*deferred += p->entries;
+	for (i = 0; i < nnow; i++) {
+		a = &now[i];
+		if (a->entries == 0)
+			continue;
+		if (*refused == 0 && *deferred == 0 && reason != NULL &&
+		    reasonlen > 0)
+			snprintf(reason, reasonlen, "%s", a->why);
+		if (a->kind == PR_LATER) {
+			*deferred += a->entries;
 			log_warnx("sync: the hub did not take changes %" PRId64
-			    "..%" PRId64 " yet: %s", p->first, p->last, p->why);
-		} else if (p->kind == PR_REFUSED && p->entries > 0) {
-			if (*refused == 0 && *deferred == 0 && reason != NULL &&
-			    reasonlen > 0)
-				snprintf(reason, reasonlen, "%s", p->why);
-			*refused += p->entries;
+			    "..%" PRId64 " yet: %s", a->first, a->last, a->why);
+		} else {
+			*refused += a->entries;
 			log_warnx("sync: the hub refused changes %" PRId64
-			    "..%" PRId64 ": %s", p->first, p->last, p->why);
+			    "..%" PRId64 ": %s", a->first, a->last, a->why);
 		}
 	}
 	rc = db_exec(db, "COMMIT");
@@ -1882,10 +2213,8 @@ sync_push_results(sqlite3 *db, json_t *answer, int64_t *refused,
 out:
 	if (rc != 0)
 		db_rollback(db);
-	store_finalize(ack);
-	store_finalize(ref);
-	store_finalize(done);
-	free(ent);
+	store_finalize(rec);
+	free(now);	/* its reasons are borrowed from the answer */
 	free(res);
 	return rc;
 }
@@ -2334,8 +2663,8 @@ sync_refresh_locked(struct sync *sy)
 	    meta_get_i64(db, META_HEAD, &head) != 0 ||
 	    meta_get_i64(db, META_LAST_SYNC, &last) != 0 ||
 	    meta_get_text(db, META_LAST_ERROR, err, sizeof(err)) != 0 ||
-	    db_int(db, "SELECT count(*) FROM local_outbox WHERE status ="
-	    " 'pending'", NULL, &pend) != 0 ||
+	    db_int(db, "SELECT count(*) FROM local_outbox_waiting", NULL,
+	    &pend) != 0 ||
 	    db_int(db, "SELECT count(*) FROM local_outbox WHERE status ="
 	    " 'refused'", NULL, &ref) != 0)
 		return;
@@ -2373,13 +2702,17 @@ sync_push(struct sync *sy, CURL *c, const struct hubcfg *h,
 	*refused = *deferred = 0;
 	if ((rc = sync_lock(sy, h, why)) != 0)
 		return rc;
-	rc = sync_assign_ranges(store_db(sy->s), SYNC_ENV_MAX_ENTRIES,
-	    SYNC_ENV_MAX_RAW);
+	/* An answer a failed pull (or a crash) left unsettled is settled
+	 * here, at the latest; most often there is none. */
+	rc = sync_settle(store_db(sy->s));
+	if (rc == 0)
+		rc = sync_assign_ranges(store_db(sy->s), SYNC_ENV_MAX_ENTRIES,
+		    SYNC_ENV_MAX_RAW);
 	if (rc == 0)
 		rc = sync_pending_ranges(store_db(sy->s), &ranges, &n);
 	if (rc == 0)
-		rc = db_int(store_db(sy->s), "SELECT count(*) FROM local_outbox"
-		    " WHERE status = 'pending'", NULL, &total);
+		rc = db_int(store_db(sy->s), "SELECT count(*) FROM"
+		    " local_outbox_waiting", NULL, &total);
 	store_unlock(sy->s);
 	if (rc != 0) {
 		rk_whyf(why, rc, "cannot read the outbox");
@@ -2917,8 +3250,8 @@ sync_full_snapshot(struct sync *sy, CURL *c, const struct hubcfg *h,
 			continue;
 		if ((rc = sync_lock(sy, h, why)) != 0)
 			goto out;
-		rc = db_int(store_db(sy->s), "SELECT count(*) FROM local_outbox"
-		    " WHERE room_id = ?1 AND status = 'pending'", rooms[i],
+		rc = db_int(store_db(sy->s), "SELECT count(*) FROM"
+		    " local_outbox_waiting WHERE room_id = ?1", rooms[i],
 		    &pend);
 		if (rc == 0 && pend == 0) {
 			memset(&b, 0, sizeof(b));
@@ -3128,8 +3461,7 @@ sync_report_hashes(struct sync *sy, CURL *c, const struct hubcfg *h)
 	 * the directory ("") is only ever the hub's. */
 	if (store_prepare(store_db(sy->s), "SELECT '' UNION ALL SELECT room_id"
 	    " FROM (SELECT room_id FROM rooms WHERE room_id NOT IN (SELECT"
-	    " room_id FROM local_outbox WHERE status = 'pending') ORDER BY"
-	    " room_id)", &st) != 0)
+	    " room_id FROM local_outbox_waiting) ORDER BY room_id)", &st) != 0)
 		goto unlock;
 	if (roomhash_new(store_db(sy->s), &rh) != 0)
 		goto unlock;
@@ -3527,8 +3859,8 @@ sync_room_hash(struct store *s, const char *room, json_t **out,
 		return rk_whyf(why, RK_ENOTFOUND, "no room %s on this replica",
 		    room);
 	}
-	if ((rc = db_int(db, "SELECT count(*) FROM local_outbox WHERE room_id"
-	    " = ?1 AND status = 'pending'", room, &pend)) != 0 ||
+	if ((rc = db_int(db, "SELECT count(*) FROM local_outbox_waiting WHERE"
+	    " room_id = ?1", room, &pend)) != 0 ||
 	    (rc = roomhash_compute(db, room, hex)) != 0)
 		return rk_whyf(why, rc, "cannot read the replica");
 	if ((o = json_pack("{s:s, s:s, s:I}", "room", room, "hash", hex,
@@ -3639,8 +3971,8 @@ sync_enroll(struct sync *sy, const char *code, const char *hub_url,
 	}
 
 	/* Changes written as another staff member will be refused. */
-	if ((rc = db_int(db, "SELECT count(*) FROM local_outbox WHERE status"
-	    " = 'pending'", NULL, &pend)) != 0)
+	if ((rc = db_int(db, "SELECT count(*) FROM local_outbox_waiting", NULL,
+	    &pend)) != 0)
 		goto dberr;
 	if (sy->conf->staff[0] && strcmp(sy->conf->staff, staff) != 0 &&
 	    pend > 0)

@@ -154,15 +154,25 @@ int sync_build_envelopes(struct sqlite3 *db, const struct sync_range *r,
     size_t n, const uint8_t sign_sk[64], struct buf *out, size_t *lens)
     RK_MUST_CHECK;
 
-/* Records a push answer ({"results": [...]}) in the outbox: applied and
- * duplicate -> 'acked', refused -> 'refused' with the reason, except a
- * refusal marked "retry": true (the hub did not record it: the same
- * envelope may succeed later), which leaves the entries pending.
- * *refused and *deferred count the entries; reason (may be NULL) gets the
- * first reason of either kind. */
+/* Records a push answer ({"results": [...]}) on the envelopes answered
+ * (local_outbox_envelopes, schema/008_envelope_answers.sql): applied and
+ * duplicate -> acked at their hub seq, refused -> refused with the reason,
+ * except a refusal marked "retry": true (the hub did not record it: the
+ * same envelope may succeed later), which leaves the envelope to be sent
+ * again.  A refusal is settled onto its entries at once ('refused',
+ * refused_reason); an ack is not: its entries read 'pending' until settled
+ * (sync_settle, sync_apply_batch), and local_outbox_waiting leaves them
+ * out meanwhile.  *refused and *deferred count the entries; reason (may be
+ * NULL) gets the first reason of either kind. */
 int sync_push_results(struct sqlite3 *db, json_t *answer, int64_t *refused,
     int64_t *deferred, char *reason, size_t reasonlen, struct rk_why *why)
     RK_MUST_CHECK;
+
+/* Settles every answer recorded on an envelope and not yet on its entries:
+ * each entry still 'pending' takes its envelope's status, acked_hub_seq or
+ * refused_reason.  Idempotent; runs in its own transaction.  The engine
+ * calls it before each push; a pull (sync_apply_batch) settles as well. */
+int sync_settle(struct sqlite3 *db) RK_MUST_CHECK;
 
 /*
  * One transaction of pulled state:
@@ -174,9 +184,11 @@ int sync_push_results(struct sqlite3 *db, json_t *answer, int64_t *refused,
  *   if set_cursor.
  * Acked entries count as still pending while their hub seq is beyond the
  * cursor being reached (or beyond snap's next_cursor in snap_rooms).
+ * Answers not settled yet are settled first (sync_settle).
  * When the pull holds nothing but this replica's oldest acked envelopes,
  * each exactly as sent, all of that would leave every row as it is: the
- * rows are left alone and only the entries' bookkeeping changes.
+ * rows are left alone and only the entries' bookkeeping changes (their
+ * ack settled in the same row rewrite).
  * b->hlc_seen is set for the caller to fold into the store's clock.
  */
 struct sync_batch {

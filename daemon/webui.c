@@ -531,8 +531,9 @@ webui_pending_query(struct webui *w, const char *room, json_t **out,
 		return rk_whyf(why, rc < 0 ? RK_EDB : RK_ENOTFOUND,
 		    "no room %s among this device's rooms", room);
 	if (sqlite3_prepare_v2(db, "WITH o AS (SELECT hlc, status FROM "
-	    "local_outbox WHERE room_id = ?1 AND status IN ('pending', "
-	    "'refused')) "
+	    "local_outbox_waiting WHERE room_id = ?1 UNION ALL SELECT hlc, "
+	    "status FROM local_outbox WHERE room_id = ?1 AND status = "
+	    "'refused') "
 	    "SELECT p.id, o.status FROM posts p JOIN o ON o.hlc = p.hlc "
 	    "WHERE p.room_id = ?1 "
 	    "UNION ALL SELECT v.id, o.status FROM visits v JOIN o ON "

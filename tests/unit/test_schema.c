@@ -546,6 +546,22 @@ test_outbox_envelopes_migrated(void **state)
 	assert_int_equal(tu_qint(db, "SELECT count(*) FROM local_outbox WHERE "
 	    "status = 'pending' AND seq > (SELECT max(env_last) FROM "
 	    "local_outbox_envelopes)"), 1);
+	/* 008: the answers were written on the entries, so every envelope
+	 * is settled and no result is kept on it; the entries waiting are
+	 * the pending ones. */
+	assert_int_equal(tu_qint(db, "SELECT count(*) FROM "
+	    "local_outbox_envelopes WHERE settled = 1 AND result IS NULL AND "
+	    "hub_seq IS NULL AND reason IS NULL"), 3);
+	assert_string_equal(qtext(db, "SELECT group_concat(seq, ' ') FROM "
+	    "(SELECT seq FROM local_outbox_waiting ORDER BY seq)"), "5 6 7");
+	/* An answer not settled: its entries wait no more. */
+	exec(db, "UPDATE local_outbox_envelopes SET answered = 1, result = "
+	    "'acked', hub_seq = 11, settled = 0 WHERE env_first = 5");
+	assert_string_equal(qtext(db, "SELECT group_concat(seq, ' ') FROM "
+	    "(SELECT seq FROM local_outbox_waiting ORDER BY seq)"), "7");
+	assert_int_not_equal(sqlite3_exec(db, "UPDATE local_outbox_envelopes "
+	    "SET result = 'maybe' WHERE env_first = 5", NULL, NULL, NULL),
+	    SQLITE_OK);
 	sqlite3_close(db);
 }
 

@@ -341,6 +341,15 @@ assign(struct fx *f, size_t max_entries, size_t max_raw)
 	    0);
 }
 
+/* What the next push (or pull) does first: answers onto their entries. */
+static void
+settle(struct fx *f)
+{
+	assert_int_equal(sync_settle(db_of(f)), 0);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM"
+	    " local_outbox_envelopes WHERE settled = 0"), 0);
+}
+
 /* --- fixtures ----------------------------------------------------------- */
 
 static int
@@ -476,6 +485,14 @@ test_ranges_group_room_entries(void **state)
 	free(r);
 	assert_int_equal(tu_qint(db_of(f), "SELECT answered FROM"
 	    " local_outbox_envelopes WHERE env_first = 1"), 1);
+	/* The answer is on the envelope's row; its entries wait for
+	 * nothing, and take it when settled. */
+	assert_string_equal(qtext(db_of(f), "SELECT result || ':' || hub_seq"
+	    " || ':' || settled FROM local_outbox_envelopes WHERE env_first ="
+	    " 1"), "acked:9:0");
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM"
+	    " local_outbox_waiting"), 3);
+	settle(f);
 	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"
 	    " WHERE status = 'acked' AND acked_hub_seq = 9"), 4);
 	/* An answer about a range this device never gave changes nothing. */
@@ -538,6 +555,7 @@ test_envelope_skips_entry_refused_before(void **state)
 	assert_int_equal(changes, 2);
 	/* Acked, the refused entry stays refused. */
 	answer(f, 1, 3, "applied", 9, NULL, 0);
+	settle(f);
 	assert_string_equal(qtext(db_of(f), "SELECT group_concat(status, ' ')"
 	    " FROM (SELECT status FROM local_outbox ORDER BY seq)"),
 	    "acked refused acked");
@@ -722,6 +740,7 @@ test_push_results(void **state)
 	/* A range that was never sent like this changes nothing. */
 	answer(f, 3, 4, "applied", 8, NULL, 0);
 	answer(f, 1, 1, "refused", 0, "late", 0);	/* already acked */
+	settle(f);
 	assert_string_equal(qtext(db_of(f), "SELECT status || ':' ||"
 	    " acked_hub_seq FROM local_outbox WHERE seq = 1"), "acked:7");
 	assert_string_equal(qtext(db_of(f), "SELECT status || ':' ||"
@@ -819,6 +838,7 @@ test_push_results_interleaved(void **state)
 	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"
 	    " WHERE status = 'refused' AND room_id = 'r1' AND refused_reason ="
 	    " 'room r1 is archived'"), 3);
+	settle(f);
 	assert_string_equal(qtext(db_of(f), "SELECT status || ':' ||"
 	    " acked_hub_seq FROM local_outbox WHERE seq = 2"), "acked:9");
 	assert_int_equal(sqlite3_get_autocommit(db_of(f)), 1);
@@ -955,6 +975,387 @@ test_undo_is_exact(void **state)
 	pull_nothing(f);
 	assert_same_room(db_of(f), want, "r1");
 	sqlite3_close(want);
+}
+
+/* --- push answers on the envelopes, settled later ------------------------- */
+
+static int64_t
+pending_of(struct fx *f)
+{
+	int64_t n = -1;
+
+	assert_int_equal(store_pending_count(f->s, &n), 0);
+	return n;
+}
+
+/* Closes the store without the pull that would follow, and opens it again:
+ * what a crash between a push's answer and its pull leaves. */
+static void
+reopen(struct fx *f)
+{
+	struct store_opts o;
+	struct rk_why why = { "" };
+
+	store_close(f->s);
+	f->s = NULL;
+	memset(&o, 0, sizeof(o));
+	o.path = f->path;
+	o.vfs = VFS_NAME;
+	o.origin = ORIGIN;
+	o.clock = &f->clk.clock;
+	if (store_open(&o, &f->s, &why) != 0)
+		fail_msg("store_open: %s", why.text);
+}
+
+/*
+ * The hub takes every envelope waiting as it is, at its next seqs: *echo
+ * gets them as the next pull brings them back, and the answer returned
+ * (json_decref) acks each.
+ */
+static json_t *
+hub_takes_all(struct fx *f, struct pull_response *echo)
+{
+	struct sync_range *rg = NULL;
+	json_t *results = json_array();
+	uint8_t pk[32], sk[64];
+	size_t n = 0, i;
+
+	assert_non_null(results);
+	crypto_sign_keypair(pk, sk);
+	assign(f, SYNC_ENV_MAX_ENTRIES, SYNC_ENV_MAX_RAW);
+	assert_int_equal(sync_pending_ranges(db_of(f), &rg, &n), 0);
+	resp_init(echo, 0, 0);
+	for (i = 0; i < n; i++) {
+		struct buf b = BUF_INIT;
+		struct envelope e;
+		uint8_t *cs;
+
+		assert_int_equal(sync_build_envelope(db_of(f), &rg[i], sk, &b),
+		    0);
+		memset(&e, 0, sizeof(e));
+		assert_int_equal(envelope_decode(b.data, b.len, pk, &e), 0);
+		assert_int_equal(sqlite3changeset_apply(f->hub,
+		    (int)e.changeset_len, e.changeset, NULL, NULL, NULL),
+		    SQLITE_OK);
+		cs = malloc(e.changeset_len ? e.changeset_len : 1);
+		assert_non_null(cs);
+		memcpy(cs, e.changeset, e.changeset_len);
+		resp_add(echo, ++f->hub_seq, rg[i].room, cs, e.changeset_len);
+		assert_int_equal(json_array_append_new(results, json_pack(
+		    "{s:s, s:I, s:I, s:s, s:I}", "origin", ORIGIN, "seq_first",
+		    (json_int_t)rg[i].first, "seq_last", (json_int_t)rg[i].last,
+		    "status", "applied", "hub_seq", (json_int_t)f->hub_seq)),
+		    0);
+		envelope_release(&e);
+		buf_release(&b);
+	}
+	echo->next_cursor = echo->head = f->hub_seq;
+	free(rg);
+	return json_pack("{s:o, s:b}", "results", results, "root", 1);
+}
+
+static void
+push_answer(struct fx *f, json_t *ans)
+{
+	struct rk_why why = { "" };
+	int64_t refused = -1, deferred = -1;
+
+	if (sync_push_results(db_of(f), ans, &refused, &deferred, NULL, 0,
+	    &why) != 0)
+		fail_msg("sync_push_results: %s", why.text);
+	assert_int_equal(refused, 0);
+	assert_int_equal(deferred, 0);
+	json_decref(ans);
+}
+
+/* A pull of r, the entries it left in place into *echoed. */
+static void
+pull_echo(struct fx *f, struct pull_response *r, size_t *echoed)
+{
+	struct sync_batch b;
+
+	memset(&b, 0, sizeof(b));
+	b.pull = r;
+	b.set_cursor = 1;
+	b.cursor = r->next_cursor;
+	b.head = r->head;
+	apply_ok(f, &b);
+	*echoed = b.echoed;
+}
+
+/* Two rooms' rounds, interleaved: r1 gets 1, 3, 5 and r2 2, 4. */
+static void
+write_rounds(struct fx *f)
+{
+	dev_write(f, "r1", "INSERT INTO posts VALUES ('r1', 'a', 'ns', 2, 'a',"
+	    " NULL, 2)");
+	dev_write(f, "r2", "INSERT INTO posts VALUES ('r2', 'b', 'ns', 2, 'b',"
+	    " NULL, 2)");
+	dev_write(f, "r1", "UPDATE posts SET deleted_at = 5 WHERE id = 'a'");
+	dev_write(f, "r2", "UPDATE posts SET deleted_at = 6 WHERE id = 'b'");
+	dev_write(f, "r1", "INSERT INTO posts VALUES ('r1', 'c', 'ns', 2, 'c',"
+	    " NULL, 2)");
+}
+
+/*
+ * The answer goes on the envelopes' rows and no entry row is written;
+ * nothing reads the entries as waiting any more, and the echo gives each
+ * entry its ack in the one rewrite it makes anyway.
+ */
+static void
+test_answer_on_envelopes_only(void **state)
+{
+	struct fx *f = *state;
+	struct pull_response echo;
+	struct sync_range *rg = NULL;
+	json_t *ans, *room = NULL;
+	struct rk_why why = { "" };
+	size_t n = 9, echoed = 0;
+	int before;
+
+	start_in_step(f);
+	write_rounds(f);
+	assert_int_equal(pending_of(f), 5);
+	ans = hub_takes_all(f, &echo);
+	before = sqlite3_total_changes(db_of(f));
+	push_answer(f, ans);
+	/* Two rows written: the envelopes', none of the five entries'. */
+	assert_int_equal(sqlite3_total_changes(db_of(f)) - before, 2);
+	assert_string_equal(qtext(db_of(f), "SELECT group_concat(env_first ||"
+	    " '-' || env_last || ':' || answered || ':' || result || ':' ||"
+	    " hub_seq || ':' || settled, ' ') FROM (SELECT * FROM"
+	    " local_outbox_envelopes ORDER BY env_first)"),
+	    "1-5:1:acked:4:0 2-4:1:acked:5:0");
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"
+	    " WHERE status = 'pending' AND acked_hub_seq IS NULL AND applied IS"
+	    " NULL"), 5);
+	/* Read as answered everywhere: nothing waits, nothing goes again. */
+	assert_int_equal(pending_of(f), 0);
+	assert_int_equal(sync_room_hash(f->s, "r1", &room, &why), 0);
+	assert_int_equal(json_integer_value(json_object_get(room, "pending")),
+	    0);
+	json_decref(room);
+	assign(f, SYNC_ENV_MAX_ENTRIES, SYNC_ENV_MAX_RAW);
+	assert_int_equal(sync_pending_ranges(db_of(f), &rg, &n), 0);
+	assert_int_equal(n, 0);
+	free(rg);
+
+	/* The echo: each entry rewritten once, acked and out of effect in
+	 * the same UPDATE; then the envelopes are settled, and the cursor
+	 * and head saved. */
+	before = sqlite3_total_changes(db_of(f));
+	pull_echo(f, &echo, &echoed);
+	pull_response_release(&echo);
+	assert_int_equal(echoed, 5);
+	assert_int_equal(sqlite3_total_changes(db_of(f)) - before, 5 + 2 + 2);
+	assert_string_equal(qtext(db_of(f), "SELECT group_concat(status || ':'"
+	    " || acked_hub_seq || ':' || length(applied), ' ') FROM (SELECT *"
+	    " FROM local_outbox ORDER BY seq)"),
+	    "acked:4:0 acked:5:0 acked:4:0 acked:5:0 acked:4:0");
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM"
+	    " local_outbox_envelopes WHERE settled = 0"), 0);
+	assert_int_equal(pending_of(f), 0);
+	assert_same_room(db_of(f), f->hub, "r1");
+	assert_same_room(db_of(f), f->hub, "r2");
+	/* Settling again finds nothing to do. */
+	before = sqlite3_total_changes(db_of(f));
+	settle(f);
+	assert_int_equal(sqlite3_total_changes(db_of(f)) - before, 0);
+}
+
+/* A refusal is settled with the answer: the entries list as refused, with
+ * the reason, at once; the other room's entry still waits. */
+static void
+test_answer_refused_lists_at_once(void **state)
+{
+	struct fx *f = *state;
+	struct sync_range *rg = NULL;
+	size_t n = 0;
+
+	start_in_step(f);
+	dev_write(f, "r1", DEV_POST);
+	dev_write(f, "r2", "INSERT INTO posts VALUES ('r2', 'b', 'ns', 2, 'b',"
+	    " NULL, 2)");
+	dev_write(f, "r1", DEV_PHONE);
+	assign(f, SYNC_ENV_MAX_ENTRIES, SYNC_ENV_MAX_RAW);
+	answer(f, 1, 3, "refused", 0, "room r1 is archived", 2);
+	assert_string_equal(qtext(db_of(f), "SELECT result || ':' || reason ||"
+	    " ':' || settled FROM local_outbox_envelopes WHERE env_first = 1"),
+	    "refused:room r1 is archived:1");
+	/* What `renkei refused` lists (rec_refused). */
+	assert_string_equal(qtext(db_of(f), "SELECT group_concat(seq || ':' ||"
+	    " refused_reason, ' ') FROM (SELECT seq, refused_reason FROM"
+	    " local_outbox WHERE status = 'refused' ORDER BY seq)"),
+	    "1:room r1 is archived 3:room r1 is archived");
+	assert_int_equal(pending_of(f), 1);
+	assert_int_equal(sync_pending_ranges(db_of(f), &rg, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(rg[0].first, 2);
+	free(rg);
+	/* Nothing left for settling. */
+	settle(f);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"
+	    " WHERE status = 'refused'"), 2);
+}
+
+/* A deferred result ("retry") is not recorded: the envelope and its
+ * entries go again, byte for byte as before. */
+static void
+test_answer_retry_goes_again(void **state)
+{
+	struct fx *f = *state;
+	struct sync_range *rg = NULL;
+	struct buf first = BUF_INIT, again = BUF_INIT;
+	struct rk_why why = { "" };
+	uint8_t pk[32], sk[64];
+	json_t *a;
+	int64_t refused = -1, deferred = -1;
+	size_t n = 0;
+
+	crypto_sign_keypair(pk, sk);
+	start_in_step(f);
+	dev_write(f, "r1", DEV_POST);
+	dev_write(f, "r1", DEV_PHONE);
+	assign(f, SYNC_ENV_MAX_ENTRIES, SYNC_ENV_MAX_RAW);
+	assert_int_equal(sync_pending_ranges(db_of(f), &rg, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(sync_build_envelope(db_of(f), &rg[0], sk, &first), 0);
+	free(rg);
+	a = json_pack("{s:[{s:s, s:i, s:i, s:s, s:s, s:b}]}", "results",
+	    "origin", ORIGIN, "seq_first", 1, "seq_last", 2, "status",
+	    "refused", "reason", "the hub is busy", "retry", 1);
+	assert_int_equal(sync_push_results(db_of(f), a, &refused, &deferred,
+	    NULL, 0, &why), 0);
+	json_decref(a);
+	assert_int_equal(refused, 0);
+	assert_int_equal(deferred, 2);
+	assert_string_equal(qtext(db_of(f), "SELECT answered || ':' ||"
+	    " coalesce(result, '-') || ':' || settled FROM"
+	    " local_outbox_envelopes"), "0:-:1");
+	assert_int_equal(pending_of(f), 2);
+	settle(f);
+	assert_int_equal(pending_of(f), 2);
+	assign(f, SYNC_ENV_MAX_ENTRIES, SYNC_ENV_MAX_RAW);
+	assert_int_equal(sync_pending_ranges(db_of(f), &rg, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(rg[0].first, 1);
+	assert_int_equal(rg[0].last, 2);
+	assert_int_equal(sync_build_envelope(db_of(f), &rg[0], sk, &again), 0);
+	assert_int_equal(again.len, first.len);
+	assert_memory_equal(again.data, first.data, first.len);
+	free(rg);
+	buf_release(&first);
+	buf_release(&again);
+	/* Taken the next time, it is answered like any other. */
+	answer(f, 1, 2, "applied", 9, NULL, 0);
+	assert_int_equal(pending_of(f), 0);
+}
+
+/*
+ * A crash between the answer and its pull: reopened, the entries still
+ * count as answered and are never sent again; a pull that fails leaves
+ * that so; the next push settles them, and the echo still finds them.
+ */
+static void
+test_answer_settled_after_crash(void **state)
+{
+	struct fx *f = *state;
+	struct pull_response echo, bad;
+	struct sync_range *rg = NULL;
+	struct sync_batch b;
+	struct rk_why why = { "" };
+	sqlite3 *scratch;
+	uint8_t *cs;
+	size_t n = 9, echoed = 0, len;
+	int before;
+
+	start_in_step(f);
+	write_rounds(f);
+	push_answer(f, hub_takes_all(f, &echo));
+	reopen(f);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM"
+	    " local_outbox_envelopes WHERE settled = 0"), 2);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"
+	    " WHERE status = 'pending'"), 5);
+	assert_int_equal(pending_of(f), 0);
+	assign(f, SYNC_ENV_MAX_ENTRIES, SYNC_ENV_MAX_RAW);
+	assert_int_equal(sync_pending_ranges(db_of(f), &rg, &n), 0);
+	assert_int_equal(n, 0);
+	free(rg);
+
+	/* A pull that fails (a change labelled r1, a row of r2) settles
+	 * nothing: all of it is rolled back. */
+	scratch = copy_db(f->hub);
+	cs = capture(scratch, "INSERT INTO posts VALUES ('r2', 'sly', 'dr', 4,"
+	    " 'x', NULL, 4)", &len);
+	sqlite3_close(scratch);
+	resp_init(&bad, f->hub_seq + 1, f->hub_seq + 1);
+	resp_add(&bad, f->hub_seq + 1, "r1", cs, len);
+	memset(&b, 0, sizeof(b));
+	b.pull = &bad;
+	b.set_cursor = 1;
+	b.cursor = b.head = bad.next_cursor;
+	assert_int_equal(sync_apply_batch(db_of(f), &b, &why), RK_EPROTO);
+	pull_response_release(&bad);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM"
+	    " local_outbox_envelopes WHERE settled = 0"), 2);
+	assert_int_equal(pending_of(f), 0);
+
+	/* The next push settles first; again, nothing changes. */
+	settle(f);
+	assert_string_equal(qtext(db_of(f), "SELECT group_concat(status || ':'"
+	    " || acked_hub_seq, ' ') FROM (SELECT * FROM local_outbox ORDER BY"
+	    " seq)"), "acked:4 acked:5 acked:4 acked:5 acked:4");
+	before = sqlite3_total_changes(db_of(f));
+	settle(f);
+	assert_int_equal(sqlite3_total_changes(db_of(f)) - before, 0);
+	assert_int_equal(pending_of(f), 0);
+
+	/* The pull after it still recognises its echo. */
+	pull_echo(f, &echo, &echoed);
+	pull_response_release(&echo);
+	assert_int_equal(echoed, 5);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"
+	    " WHERE status = 'acked' AND length(applied) = 0"), 5);
+	assert_same_room(db_of(f), f->hub, "r1");
+	assert_same_room(db_of(f), f->hub, "r2");
+}
+
+/* Unsettled answers and a pull that is not their echo (a purge of one of
+ * their rooms): settled before the purge, so the acked entries stay
+ * acked and only the unsent one is refused. */
+static void
+test_answer_settled_before_purge(void **state)
+{
+	struct fx *f = *state;
+	const char *purge[] = { "r2" };
+	struct pull_response echo, r;
+	struct sync_batch b;
+
+	start_in_step(f);
+	write_rounds(f);
+	push_answer(f, hub_takes_all(f, &echo));
+	pull_response_release(&echo);
+	dev_write(f, "r2", "INSERT INTO posts VALUES ('r2', 'z', 'ns', 2, 'z',"
+	    " NULL, 2)");
+	assert_int_equal(pending_of(f), 1);
+	resp_init(&r, f->hub_seq, f->hub_seq);
+	memset(&b, 0, sizeof(b));
+	b.purge = purge;
+	b.npurge = 1;
+	b.pull = &r;
+	b.set_cursor = 1;
+	b.cursor = b.head = f->hub_seq;
+	apply_ok(f, &b);
+	assert_int_equal(b.echoed, 0);
+	assert_string_equal(qtext(db_of(f), "SELECT group_concat(seq || ':' ||"
+	    " status || ':' || coalesce(acked_hub_seq, refused_reason), ' ')"
+	    " FROM (SELECT * FROM local_outbox ORDER BY seq)"),
+	    "1:acked:4 2:acked:5 3:acked:4 4:acked:5 5:acked:4 "
+	    "6:refused:removed from room r2");
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM"
+	    " local_outbox_envelopes WHERE settled = 0"), 0);
+	assert_int_equal(pending_of(f), 0);
 }
 
 /* --- refused entries ------------------------------------------------------- */
@@ -2266,6 +2667,11 @@ main(void)
 		T(test_envelope_interleaved_rooms),
 		T(test_push_results),
 		T(test_push_results_interleaved),
+		T(test_answer_on_envelopes_only),
+		T(test_answer_refused_lists_at_once),
+		T(test_answer_retry_goes_again),
+		T(test_answer_settled_after_crash),
+		T(test_answer_settled_before_purge),
 		T(test_pull_keeps_pending_on_top),
 		T(test_undo_is_exact),
 		T(test_refused_leave_replica_stay_in_outbox),
