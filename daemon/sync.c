@@ -1350,6 +1350,14 @@ static void range_out_free(struct range_out *out, size_t n);
  * envelope answered is settled (the entries not in effect, and those of
  * envelopes the pull has not brought yet).
  *
+ * The pull may also bring changes of others (most often the directory:
+ * a device enrolled, a member added).  Taken after this replica's own,
+ * they give what the hub has as long as nothing of this replica's is on
+ * top of its own envelopes, and none of its own envelopes of the same
+ * room comes later in the hub's order: rooms share no rows, so only the
+ * order within a room counts.  Those are handed back in *others (entries
+ * borrowed from pr: free() only the array) for the caller to apply.
+ *
  * 1 and *echoed set when that holds and was recorded; 0 when it does not
  * hold (the caller takes the general way; nothing written); <0 an error.
  */
@@ -1357,6 +1365,7 @@ struct echo_env {
 	int64_t first, last, hub_seq;
 	int unsettled;		/* its entries take the ack here */
 	char room[65];
+	size_t at;		/* its place in the pull */
 };
 
 static int
@@ -1386,9 +1395,48 @@ echo_answer_of(const struct env_answer *u, size_t nu, int64_t seq,
 	return nu;
 }
 
+/* Finds each of envs[0..n) (sorted by hub seq) in the pull, the rest
+ * into others as batch_echo says: 1 they fit, 0 not, RK_ENOMEM. */
+static int
+echo_match(const struct pull_response *pr, struct echo_env *envs, size_t n,
+    int pending_on_top, struct pull_response *others)
+{
+	size_t i, j = 0, k;
+
+	memset(others, 0, sizeof(*others));
+	if (n > pr->count || (n < pr->count && pending_on_top))
+		return 0;
+	if (n < pr->count && (others->entries = calloc(pr->count - n,
+	    sizeof(*others->entries))) == NULL)
+		return RK_ENOMEM;
+	for (i = 0; i < pr->count; i++) {
+		const struct pull_entry *e = &pr->entries[i];
+
+		if (j < n && (uint64_t)envs[j].hub_seq == e->hub_seq) {
+			if (strcmp(envs[j].room, e->room) != 0)
+				goto no;
+			envs[j++].at = i;
+			continue;
+		}
+		/* Another's change: none of ours of its room may follow. */
+		for (k = j; k < n; k++)
+			if (strcmp(envs[k].room, e->room) == 0)
+				goto no;
+		if (others->count == pr->count - n)
+			goto no;
+		others->entries[others->count++] = *e;	/* borrowed */
+	}
+	if (j == n)
+		return 1;
+no:
+	free(others->entries);
+	memset(others, 0, sizeof(*others));
+	return 0;
+}
+
 static int
 batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
-    size_t *echoed)
+    size_t *echoed, struct pull_response *others)
 {
 	sqlite3_stmt *st = NULL, *env = NULL, *put = NULL;
 	struct echo_env *envs = NULL, *ne;
@@ -1401,6 +1449,7 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 	int rc, erc, pending_seen = 0;
 
 	*echoed = 0;
+	memset(others, 0, sizeof(*others));
 	if (pr->count == 0)
 		return 0;
 	if ((rc = answers_unsettled(db, &u, &nu)) != 0)
@@ -1505,15 +1554,12 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 	store_finalize(st);
 	store_finalize(env);
 	st = env = NULL;
-	/* The pull holds these envelopes and nothing else, in hub order. */
-	if (rc == 1 && n != pr->count)
-		rc = 0;
-	if (rc == 1)
+	/* The pull holds these envelopes in hub order, and perhaps changes
+	 * of others that may follow them. */
+	if (rc == 1) {
 		qsort(envs, n, sizeof(*envs), echo_env_cmp);
-	for (i = 0; rc == 1 && i < n; i++)
-		if ((uint64_t)envs[i].hub_seq != pr->entries[i].hub_seq ||
-		    strcmp(envs[i].room, pr->entries[i].room) != 0)
-			rc = 0;
+		rc = echo_match(pr, envs, n, pending_seen, others);
+	}
 	/* Each envelope rebuilt is byte for byte what the hub sent back. */
 	if (rc == 1 && ((rg = calloc(n, sizeof(*rg))) == NULL ||
 	    (mo = calloc(n, sizeof(*mo))) == NULL))
@@ -1526,7 +1572,7 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 	if (rc == 1 && (rc = sync_ranges_merge(db, rg, n, 1, mo)) == 0)
 		rc = 1;
 	for (i = 0; rc == 1 && i < n; i++) {
-		const struct pull_entry *e = &pr->entries[i];
+		const struct pull_entry *e = &pr->entries[envs[i].at];
 
 		rc = (size_t)mo[i].n == e->changeset_len && (mo[i].n == 0 ||
 		    memcmp(mo[i].cs, e->changeset, (size_t)mo[i].n) == 0);
@@ -1572,6 +1618,10 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 	*echoed = entries;
 	rc = 1;
 out:
+	if (rc != 1) {
+		free(others->entries);
+		memset(others, 0, sizeof(*others));
+	}
 	store_finalize(st);
 	store_finalize(env);
 	store_finalize(put);
@@ -1611,14 +1661,31 @@ sync_apply_batch(sqlite3 *db, struct sync_batch *b, struct rk_why *why)
 	b->echoed = 0;
 	if (in_effect > 0 && b->pull != NULL && b->nsnap == 0 &&
 	    b->npurge == 0 && b->set_cursor) {
-		if ((rc = batch_echo(db, b->pull, cursor, &b->echoed)) < 0)
+		struct pull_response others;
+		struct csins *fast = NULL;
+
+		if ((rc = batch_echo(db, b->pull, cursor, &b->echoed,
+		    &others)) < 0)
 			goto dberr;
 		if (rc == 1) {
-			/* Only the hub's rows' clock is left to learn. */
+			/* The hub's rows' clock to learn, and the changes of
+			 * others that came with the echo to apply. */
 			for (i = 0; i < b->pull->count; i++)
 				(void)cs_max_hlc(db, b->pull->entries[i].changeset,
 				    b->pull->entries[i].changeset_len, hlc_cols,
 				    &b->hlc_seen);
+			rc = 0;
+			if (others.count > 0 &&
+			    (rc = csins_new(db, 0, &fast)) != 0)
+				rk_whyf(why, rc, "out of memory");
+			else if (others.count > 0)
+				rc = batch_apply_entries(db, &others, NULL, 0,
+				    NULL, 0, NULL, fast, hlc_cols, &b->hlc_seen,
+				    why);
+			csins_free(fast);
+			free(others.entries);	/* borrowed from b->pull */
+			if (rc != 0)
+				goto out;
 			goto done;
 		}
 	}

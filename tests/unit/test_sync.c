@@ -1163,6 +1163,75 @@ test_answer_on_envelopes_only(void **state)
 	assert_int_equal(sqlite3_total_changes(db_of(f)) - before, 0);
 }
 
+/* Moves src's entries to the end of dst (src left empty). */
+static void
+resp_move(struct pull_response *dst, struct pull_response *src)
+{
+	size_t i;
+
+	for (i = 0; i < src->count; i++)
+		resp_add(dst, src->entries[i].hub_seq, src->entries[i].room,
+		    src->entries[i].changeset, src->entries[i].changeset_len);
+	free(src->entries);
+	src->entries = NULL;
+	src->count = 0;
+}
+
+/*
+ * The echo may come with others' changes: a directory change before the
+ * envelopes, and a change of r2 after this device's own of r2, are taken
+ * after its own (rooms share no rows) and the entries stay as they are.
+ * A change of r1 before its own of r1 cannot be: the general way then.
+ * Either way every room ends as the hub's.
+ */
+static void
+echo_with_others(struct fx *f, int other_first_in_r1)
+{
+	struct pull_response pre, echo, post, all;
+	json_t *ans;
+	size_t echoed = 9;
+
+	start_in_step(f);
+	write_rounds(f);
+	resp_init(&pre, 0, 0);
+	hub_change(f, &pre, "", "INSERT INTO agencies VALUES ('ag2',"
+	    " 'Clinic 2', 'clinic', 3)");
+	if (other_first_in_r1)
+		hub_change(f, &pre, "r1", "INSERT INTO posts VALUES ('r1',"
+		    " 'x', 'dr', 3, 'before', NULL, 3)");
+	ans = hub_takes_all(f, &echo);
+	push_answer(f, ans);
+	resp_init(&post, 0, 0);
+	hub_change(f, &post, "r2", "INSERT INTO posts VALUES ('r2', 'y', 'dr',"
+	    " 9, 'after', NULL, 9)");
+	resp_init(&all, f->hub_seq, f->hub_seq);
+	resp_move(&all, &pre);
+	resp_move(&all, &echo);
+	resp_move(&all, &post);
+	pull_echo(f, &all, &echoed);
+	pull_response_release(&all);
+	assert_int_equal(echoed, other_first_in_r1 ? 0 : 5);
+	assert_int_equal(pending_of(f), 0);
+	assert_int_equal(tu_qint(db_of(f), "SELECT count(*) FROM local_outbox"
+	    " WHERE status = 'acked' AND length(applied) = 0"), 5);
+	assert_same_room(db_of(f), f->hub, "");
+	assert_same_room(db_of(f), f->hub, "r1");
+	assert_same_room(db_of(f), f->hub, "r2");
+	assert_int_equal(cursor_of(f), (int64_t)f->hub_seq);
+}
+
+static void
+test_echo_with_others_changes(void **state)
+{
+	echo_with_others(*state, 0);
+}
+
+static void
+test_echo_other_first_in_room(void **state)
+{
+	echo_with_others(*state, 1);
+}
+
 /* A refusal is settled with the answer: the entries list as refused, with
  * the reason, at once; the other room's entry still waits. */
 static void
@@ -2679,6 +2748,8 @@ main(void)
 		T(test_snapshot_replaces_room_keeps_pending),
 		T(test_change_outside_its_room_refused),
 		T(test_pull_inserts_fast_and_fallback),
+		T(test_echo_with_others_changes),
+		T(test_echo_other_first_in_room),
 		T(test_hlc_seen),
 		T(test_pull_check),
 		T(test_backoff),
