@@ -1199,50 +1199,58 @@ hub_read_one(struct hub *h, const char *device, const struct hub_dev *dev,
 		r->frame.len = 0;
 }
 
-/* Takes envelope idx to read if nobody has: 1 taken, 0 not (mu held). */
-static int
-hub_reader_take(struct hub_reader *rd, size_t idx)
+/* Reads the first envelope nobody has taken (mu held, released while
+ * reading). */
+static void
+hub_reader_read_next(struct hub_reader *rd)
 {
-	if (rd->r[idx].state != 0 || rd->next != idx)
-		return 0;
-	rd->r[idx].state = 1;
-	rd->next = idx + 1;
-	return 1;
+	size_t idx = rd->next++;
+	struct hub_read *r = &rd->r[idx];
+
+	r->state = 1;
+	pthread_mutex_unlock(&rd->mu);
+	hub_read_one(rd->h, rd->device, rd->dev, idx, rd->items->p[idx],
+	    rd->items->n[idx], r);
+	pthread_mutex_lock(&rd->mu);
+	r->state = 2;
+	if (r->rc == 0)
+		rd->ahead_raw += r->e.changeset_len;
+	/* A request error ends the request there: stop reading ahead. */
+	if (r->rc != 0 || r->wrc == RK_EPROTO)
+		rd->stop = 1;
+	pthread_cond_broadcast(&rd->cv);
+}
+
+/* Whether an envelope past the one being applied may be read now (mu
+ * held): not past an error, nor too far ahead in memory. */
+static int
+hub_reader_may_read_ahead(const struct hub_reader *rd)
+{
+	return !rd->stop && rd->next < rd->items->count &&
+	    (rd->next <= rd->applying || rd->ahead_raw < rd->ahead_max);
 }
 
 static void *
 hub_reader_main(void *arg)
 {
 	struct hub_reader *rd = arg;
-	size_t idx;
 
 	pthread_mutex_lock(&rd->mu);
 	while (!rd->stop && rd->next < rd->items->count) {
-		/* Not too far ahead of the apply, in memory. */
-		if (rd->ahead_raw >= rd->ahead_max &&
-		    rd->next > rd->applying) {
+		if (hub_reader_may_read_ahead(rd))
+			hub_reader_read_next(rd);
+		else
 			pthread_cond_wait(&rd->cv, &rd->mu);
-			continue;
-		}
-		idx = rd->next;
-		(void)hub_reader_take(rd, idx);
-		pthread_mutex_unlock(&rd->mu);
-		hub_read_one(rd->h, rd->device, rd->dev, idx,
-		    rd->items->p[idx], rd->items->n[idx], &rd->r[idx]);
-		pthread_mutex_lock(&rd->mu);
-		rd->r[idx].state = 2;
-		if (rd->r[idx].rc == 0)
-			rd->ahead_raw += rd->r[idx].e.changeset_len;
-		/* A request error ends the request there: stop reading. */
-		if (rd->r[idx].rc != 0 || rd->r[idx].wrc == RK_EPROTO)
-			rd->stop = 1;
-		pthread_cond_broadcast(&rd->cv);
 	}
 	pthread_mutex_unlock(&rd->mu);
 	return NULL;
 }
 
-/* Envelope idx, read: by this thread if the reader has not taken it. */
+/*
+ * Envelope idx, read.  While the reader thread is still reading it, this
+ * thread reads the next ones meanwhile rather than wait: reading costs
+ * about as much as applying, so neither thread stays idle.
+ */
 static struct hub_read *
 hub_reader_get(struct hub_reader *rd, size_t idx)
 {
@@ -1251,17 +1259,13 @@ hub_reader_get(struct hub_reader *rd, size_t idx)
 	pthread_mutex_lock(&rd->mu);
 	rd->applying = idx;
 	pthread_cond_broadcast(&rd->cv);
-	if (hub_reader_take(rd, idx)) {
-		pthread_mutex_unlock(&rd->mu);
-		hub_read_one(rd->h, rd->device, rd->dev, idx, rd->items->p[idx],
-		    rd->items->n[idx], r);
-		pthread_mutex_lock(&rd->mu);
-		r->state = 2;
-		if (r->rc == 0)
-			rd->ahead_raw += r->e.changeset_len;
+	while (r->state != 2) {
+		/* Not taken yet (no reader, or it stopped): read it here. */
+		if (rd->next == idx || hub_reader_may_read_ahead(rd))
+			hub_reader_read_next(rd);
+		else
+			pthread_cond_wait(&rd->cv, &rd->mu);
 	}
-	while (r->state != 2)
-		pthread_cond_wait(&rd->cv, &rd->mu);
 	pthread_mutex_unlock(&rd->mu);
 	return r;
 }
