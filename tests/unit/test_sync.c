@@ -221,9 +221,10 @@ apply_ok(struct fx *f, struct sync_batch *b)
 	assert_int_equal(sqlite3_get_autocommit(db_of(f)), 1);
 }
 
-/* Pulls r: cursor and head from it. */
+/* Pulls r: cursor and head from it; the entries it left in place (the
+ * echo of this device's own) into *echoed. */
 static void
-pull(struct fx *f, struct pull_response *r)
+pull_echo(struct fx *f, struct pull_response *r, size_t *echoed)
 {
 	struct sync_batch b;
 
@@ -233,6 +234,15 @@ pull(struct fx *f, struct pull_response *r)
 	b.cursor = r->next_cursor;
 	b.head = r->head;
 	apply_ok(f, &b);
+	*echoed = b.echoed;
+}
+
+static void
+pull(struct fx *f, struct pull_response *r)
+{
+	size_t echoed;
+
+	pull_echo(f, r, &echoed);
 }
 
 /* A pull that brings nothing new. */
@@ -1066,21 +1076,6 @@ push_answer(struct fx *f, json_t *ans)
 	assert_int_equal(refused, 0);
 	assert_int_equal(deferred, 0);
 	json_decref(ans);
-}
-
-/* A pull of r, the entries it left in place into *echoed. */
-static void
-pull_echo(struct fx *f, struct pull_response *r, size_t *echoed)
-{
-	struct sync_batch b;
-
-	memset(&b, 0, sizeof(b));
-	b.pull = r;
-	b.set_cursor = 1;
-	b.cursor = r->next_cursor;
-	b.head = r->head;
-	apply_ok(f, &b);
-	*echoed = b.echoed;
 }
 
 /* Two rooms' rounds, interleaved: r1 gets 1, 3, 5 and r2 2, 4. */
