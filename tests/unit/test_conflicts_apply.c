@@ -924,10 +924,11 @@ post(struct dev *d, const char *id, int64_t hlc)
 }
 
 /*
- * A pull that brings back only the device's own envelopes, as sent, leaves
- * its rows alone (echoed); anything else -- another device's entry among
- * them, a change the hub merged -- takes the general way.  The replica
- * ends the same either way.
+ * A pull that brings back the device's own envelopes, as sent, leaves its
+ * rows alone (echoed), and takes another device's entries after them when
+ * none of its own in the same room follows; anything else -- another
+ * device's entry before its own in that room, a change the hub merged --
+ * takes the general way.  The replica ends the same either way.
  */
 static void
 test_own_changes_echoed(void **state)
@@ -964,14 +965,20 @@ test_own_changes_echoed(void **state)
 	dev_pull(f, &f->dr);
 	assert_same_everywhere(f, "tanaka");
 
-	/* Another device's post among them: nothing is echoed. */
+	/* Another device's post after its own: the nurse's is echoed and
+	 * the other taken after it; for the care manager, whose post came
+	 * second, the nurse's comes first in the same room: nothing is
+	 * echoed there. */
 	post(&f->ns, "e6", 15);
 	json_decref(dev_push(f, &f->ns));
 	post(&f->cm, "c1", 16);
 	json_decref(dev_push(f, &f->cm));
 	g_echoed = 0;
 	dev_pull(f, &f->ns);
-	assert_int_equal(g_echoed, 0);
+	assert_int_equal(g_echoed, 1);
+	assert_int_equal(tu_qint(db_of(&f->ns), "SELECT count(*) FROM posts "
+	    "WHERE id = 'c1'"), 1);
+	g_echoed = 0;
 	dev_pull(f, &f->cm);
 	assert_int_equal(g_echoed, 0);
 	dev_pull(f, &f->dr);
