@@ -1555,7 +1555,9 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 	store_finalize(env);
 	st = env = NULL;
 	/* The pull holds these envelopes in hub order, and perhaps changes
-	 * of others that may follow them. */
+	 * of others that may follow them; none of its own, no echo. */
+	if (rc == 1 && n == 0)
+		rc = 0;
 	if (rc == 1) {
 		qsort(envs, n, sizeof(*envs), echo_env_cmp);
 		rc = echo_match(pr, envs, n, pending_seen, others);
