@@ -132,6 +132,10 @@
 
 struct sync {
 	struct store *s;
+	/* The sync thread's room hash queries, kept from one report to the
+	 * next (building them reads each table's schema): made at its first
+	 * report, freed when it ends. */
+	struct roomhash *rh;
 	const struct keys *k;
 	char *dir;
 	struct rk_conf *conf;
@@ -3513,7 +3517,7 @@ sync_report_hashes(struct sync *sy, CURL *c, const struct hubcfg *h)
 	sqlite3_stmt *st = NULL;
 	struct rk_why why = { "" };
 	json_t *req = NULL, *rooms = NULL, *ans = NULL, *v;
-	struct roomhash *rh = NULL;
+	struct roomhash *rh;
 	int64_t cur = 0, head = 0;
 	char hex[ROOMHASH_HEX_LEN + 1];
 	size_t i;
@@ -3532,8 +3536,9 @@ sync_report_hashes(struct sync *sy, CURL *c, const struct hubcfg *h)
 	    " FROM (SELECT room_id FROM rooms WHERE room_id NOT IN (SELECT"
 	    " room_id FROM local_outbox_waiting) ORDER BY room_id)", &st) != 0)
 		goto unlock;
-	if (roomhash_new(store_db(sy->s), &rh) != 0)
+	if (sy->rh == NULL && roomhash_new(store_db(sy->s), &sy->rh) != 0)
 		goto unlock;
+	rh = sy->rh;
 	/* Every room of one state, in one read transaction (not one
 	 * each). */
 	began = db_exec(store_db(sy->s), "BEGIN") == 0;
@@ -3550,7 +3555,6 @@ sync_report_hashes(struct sync *sy, CURL *c, const struct hubcfg *h)
 	if (began && db_exec(store_db(sy->s), "COMMIT") != 0)
 		db_rollback(store_db(sy->s));
 unlock:
-	roomhash_free(rh);
 	store_finalize(st);
 	store_unlock(sy->s);
 	if (rooms == NULL || json_object_size(rooms) == 0)
@@ -3723,6 +3727,10 @@ sync_main(void *arg)
 		}
 	}
 	pthread_mutex_unlock(&sy->mu);
+	store_lock(sy->s);
+	roomhash_free(sy->rh);
+	sy->rh = NULL;
+	store_unlock(sy->s);
 	curl_easy_cleanup(c);
 	return NULL;
 }
