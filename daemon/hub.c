@@ -1072,9 +1072,14 @@ again:
 	}
 	if (n > 0) {
 		/* The log keeps the frame a pull sends, when it was made. */
-		if ((rc = frame != NULL && frame->len > 0 ?
-		    hub_log_append(db, e, now, frame->data, (int)frame->len,
-		    &hub_seq) : hub_log_append(db, e, now, canon, n,
+		const void *logged = canon;
+		int nlogged = n;
+
+		if (frame != NULL && frame->len > 0) {
+			logged = frame->data;
+			nlogged = (int)frame->len;
+		}
+		if ((rc = hub_log_append(db, e, now, logged, nlogged,
 		    &hub_seq)) != 0)
 			goto rollback;
 	} else if ((rc = hub_head(db, &hub_seq)) != 0) {

@@ -675,6 +675,25 @@ out:
 	return rc;
 }
 
+/* The index in u[0..nu) of the answered envelope holding entry seq of
+ * room, nu if none; *hint is where the last one was found. */
+static size_t
+answer_of(const struct env_answer *u, size_t nu, int64_t seq,
+    const char *room, size_t *hint)
+{
+	size_t t, k;
+
+	for (t = 0; t < nu; t++) {
+		k = (*hint + t) % nu;
+		if (u[k].first <= seq && seq <= u[k].last &&
+		    strcmp(u[k].room, room) == 0) {
+			*hint = k;
+			return k;
+		}
+	}
+	return nu;
+}
+
 /*
  * The entries of the answered envelopes a[0..n) still 'pending', each
  * with the index of its envelope, in seq order (listed first: the updates
@@ -688,7 +707,7 @@ answers_entries(sqlite3 *db, const struct env_answer *a, size_t n,
 {
 	sqlite3_stmt *st = NULL;
 	struct seq_of *v = NULL;
-	size_t vlen = 0, cap = 0, k, t, last = 0;
+	size_t vlen = 0, cap = 0, k, hint = 0;
 	int64_t lo = INT64_MAX, hi = 0;
 	int rc;
 
@@ -712,18 +731,9 @@ answers_entries(sqlite3 *db, const struct env_answer *a, size_t n,
 		int64_t seq = sqlite3_column_int64(st, 0);
 		const char *r = (const char *)sqlite3_column_text(st, 1);
 
-		if (r == NULL)
-			continue;
-		/* Its envelope: the same as the last entry's, most often. */
-		for (t = 0; t < n; t++) {
-			k = (last + t) % n;
-			if (a[k].first <= seq && seq <= a[k].last &&
-			    strcmp(a[k].room, r) == 0)
-				break;
-		}
-		if (t == n)
+		if (r == NULL ||
+		    (k = answer_of(a, n, seq, r, &hint)) == n)
 			continue;	/* another envelope's, or none yet */
-		last = k;
 		if ((rc = seq_of_add(&v, &vlen, &cap, seq, k)) != 0)
 			goto out;
 	}
@@ -1380,25 +1390,6 @@ echo_env_cmp(const void *a, const void *b)
 	return (x->hub_seq > y->hub_seq) - (x->hub_seq < y->hub_seq);
 }
 
-/* The index in u[0..nu) of the answered envelope holding entry seq of
- * room, nu if none; *hint is where the last one was found. */
-static size_t
-echo_answer_of(const struct env_answer *u, size_t nu, int64_t seq,
-    const char *room, size_t *hint)
-{
-	size_t t, k;
-
-	for (t = 0; t < nu; t++) {
-		k = (*hint + t) % nu;
-		if (u[k].first <= seq && seq <= u[k].last &&
-		    strcmp(u[k].room, room) == 0) {
-			*hint = k;
-			return k;
-		}
-	}
-	return nu;
-}
-
 /* Finds each of envs[0..n) (sorted by hub seq) in the pull, the rest
  * into others as batch_echo says: 1 they fit, 0 not, RK_ENOMEM. */
 static int
@@ -1485,7 +1476,7 @@ batch_echo(sqlite3 *db, const struct pull_response *pr, uint64_t cursor,
 		k = nu;
 		if (!acked && nu > 0 && room != NULL && status != NULL &&
 		    strcmp(status, "pending") == 0 &&
-		    (k = echo_answer_of(u, nu, seq, room, &hint)) < nu &&
+		    (k = answer_of(u, nu, seq, room, &hint)) < nu &&
 		    u[k].kind == PR_ACK && (uint64_t)u[k].hub_seq <= cursor) {
 			acked = 1;
 			hs = u[k].hub_seq;
