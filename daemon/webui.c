@@ -1005,7 +1005,13 @@ webui_start(const struct webui_opts *o, struct rec_ctx *ctx,
 	w->idle_ms = o->idle_ms > 0 ? o->idle_ms : WEBUI_IDLE_MS_DEFAULT;
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_mutex_init(&w->unlock_mu, NULL);
-	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	/* poll, not epoll: with epoll, MHD_quiesce_daemon (webui_stop) takes
+	 * the listening socket out of the pool threads' epoll sets, and once
+	 * in a test run libmicrohttpd 0.9.75 aborted the process there
+	 * ("Failed to remove listen FD from epoll set").  Quiescing a poll
+	 * daemon touches no epoll set.  A tablet's browser on loopback needs
+	 * no epoll. */
+	flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 	    MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	if (v6)
 		flags |= MHD_USE_IPv6;
